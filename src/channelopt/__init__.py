@@ -1,0 +1,17 @@
+"""channelopt: learn, per customer, which channel, send time and wording get an answer.
+
+Examples
+--------
+>>> import channelopt as co
+>>> space = co.ArmSpace(channels=["email", "sms", "push"], wordings=["plain", "friendly"])
+>>> model = co.ChannelModel(space, response_window="72h", half_life="90D", seed=7)
+"""
+
+from .arms import ArmSpace
+from .config import ModelConfig
+from .model import ChannelModel, Decision, load
+from .state import PosteriorStore
+
+__version__ = "0.1.0"
+
+__all__ = ["ArmSpace", "ChannelModel", "Decision", "ModelConfig", "PosteriorStore", "load", "__version__"]

@@ -1,0 +1,196 @@
+"""Customer index: id -> row for millions of customers without a Python object per customer.
+
+Ids are stored as one byte buffer with offsets (UTF-8 for string ids, 8
+little-endian bytes for integer ids), hashed with a 64-bit hash; a sorted copy
+of the hashes with the permutation that sorts them answers look-ups by binary
+search, and the stored bytes confirm each match (so hash collisions are
+harmless). The hash also keys every Thompson draw of the customer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from . import _kernels as K
+
+__all__ = ["CustomerIndex", "encode_ids", "encode_one"]
+
+_EMPTY_U8 = np.zeros(0, dtype=np.uint8)
+
+
+def _describe(value: Any) -> str:
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def encode_ids(values: Any, column: str = "customer_id") -> tuple[str, np.ndarray, np.ndarray]:
+    """Encode ids to ``(kind, offsets, data)``; ``kind`` is ``"int"`` or ``"str"``.
+
+    Raises a ValueError naming ``column`` on nulls, mixed types or floats that
+    are not whole numbers.
+
+    Examples
+    --------
+    >>> kind, offsets, data = encode_ids(["a", "bc"])
+    >>> kind, offsets.tolist(), bytes(data)
+    ('str', [0, 1, 3], b'abc')
+    """
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    n = len(s)
+    if n and s.isna().any():
+        pos = int(np.flatnonzero(s.isna().to_numpy())[0])
+        raise ValueError(f"column {column!r}: missing id in row {pos}")
+    dtype = s.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        raise ValueError(f"column {column!r}: ids must be strings or integers, got booleans")
+    if pd.api.types.is_integer_dtype(dtype):
+        arr = s.to_numpy(dtype=np.int64)
+        return "int", np.arange(n + 1, dtype=np.int64) * 8, arr.astype("<i8").view(np.uint8)
+    if pd.api.types.is_float_dtype(dtype):
+        arr = s.to_numpy(dtype=np.float64)
+        bad = np.flatnonzero(arr != np.round(arr))
+        if bad.size:
+            raise ValueError(f"column {column!r}: id {arr[bad[0]]!r} in row {int(bad[0])} is not a whole number")
+        arr = arr.astype(np.int64)
+        return "int", np.arange(n + 1, dtype=np.int64) * 8, arr.astype("<i8").view(np.uint8)
+    try:
+        arrow = pa.array(s, type=pa.large_string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        kinds = s.map(lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool))
+        if kinds.all():
+            return encode_ids(s.astype(np.int64), column)
+        odd = s[~s.map(lambda v: isinstance(v, str))]
+        raise ValueError(
+            f"column {column!r}: ids must be all strings or all integers; found {_describe(odd.iloc[0])} "
+            f"in row {int(np.flatnonzero(~s.map(lambda v: isinstance(v, str)).to_numpy())[0])}"
+        ) from None
+    if n == 0:
+        return "str", np.zeros(1, dtype=np.int64), _EMPTY_U8
+    arrow = arrow.combine_chunks() if isinstance(arrow, pa.ChunkedArray) else arrow
+    if arrow.offset:
+        arrow = pa.concat_arrays([arrow])  # normalise a sliced array
+    bufs = arrow.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64, count=n + 1)
+    start = offsets[0]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else _EMPTY_U8
+    data = data[start:offsets[-1]]
+    return "str", np.ascontiguousarray(offsets - start), np.ascontiguousarray(data)
+
+
+def encode_one(customer_id: Any) -> tuple[str, np.ndarray]:
+    """Encode one id to ``(kind, bytes)`` without pandas (the single-decision path)."""
+    if isinstance(customer_id, str):
+        return "str", np.frombuffer(customer_id.encode("utf-8"), dtype=np.uint8)
+    if isinstance(customer_id, (int, np.integer)) and not isinstance(customer_id, (bool, np.bool_)):
+        return "int", np.frombuffer(np.int64(customer_id).astype("<i8").tobytes(), dtype=np.uint8)
+    raise ValueError(f"customer_id: must be a string or an integer, got {customer_id!r}")
+
+
+@dataclass(frozen=True)
+class CustomerIndex:
+    """Immutable id -> row map; :meth:`extend` returns a new index.
+
+    Examples
+    --------
+    >>> idx, rows = CustomerIndex.empty().extend(["c-1", "c-2", "c-1"])
+    >>> rows.tolist(), len(idx), idx.row_of("c-2"), idx.row_of("nobody")
+    ([0, 1, 0], 2, 1, -1)
+    """
+
+    kind: str | None
+    offsets: np.ndarray  # int64[n + 1]
+    data: np.ndarray  # uint8 id bytes
+    hashes: np.ndarray  # uint64[n], row order
+    sorted_hashes: np.ndarray  # uint64[n]
+    order: np.ndarray  # int64[n]: row of each sorted hash
+
+    @classmethod
+    def empty(cls) -> "CustomerIndex":
+        z = np.zeros(0, dtype=np.uint64)
+        return cls(None, np.zeros(1, dtype=np.int64), _EMPTY_U8, z, z, np.zeros(0, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return int(self.hashes.shape[0])
+
+    def _check_kind(self, kind: str, example: Any) -> None:
+        if self.kind is not None and kind != self.kind:
+            want = "integers" if self.kind == "int" else "strings"
+            raise ValueError(f"customer_id: this model's ids are {want}, got {example!r}")
+
+    def encode(self, values: Any, column: str = "customer_id") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Encode a batch of ids to ``(offsets, data, hashes)`` after checking their kind."""
+        kind, offsets, data = encode_ids(values, column)
+        if len(offsets) > 1:
+            self._check_kind(kind, pd.Series(values).iloc[0])
+        return offsets, data, K.hash_many(offsets, data)
+
+    def rows_of(self, values: Any, column: str = "customer_id") -> tuple[np.ndarray, np.ndarray]:
+        """Rows (-1 where unknown) and hashes of a batch of ids."""
+        offsets, data, hashes = self.encode(values, column)
+        rows = K.lookup_many(self.sorted_hashes, self.order, self.offsets, self.data, hashes, offsets, data)
+        return rows, hashes
+
+    def row_of(self, customer_id: Any) -> int:
+        """Row of one id, -1 when unknown."""
+        return self.locate(customer_id)[0]
+
+    def locate(self, customer_id: Any) -> tuple[int, np.uint64]:
+        """``(row, hash)`` of one id: the allocation-light path used by ``choose_channel``."""
+        kind, raw = encode_one(customer_id)
+        self._check_kind(kind, customer_id)
+        h = K.hash_bytes(raw, 0, raw.shape[0])
+        if not len(self):
+            return -1, h
+        return int(K.lookup_one(self.sorted_hashes, self.order, self.offsets, self.data, h, raw, 0,
+                                raw.shape[0])), h
+
+    def extend(self, values: Any, column: str = "customer_id") -> tuple["CustomerIndex", np.ndarray]:
+        """Add unseen ids; return the new index and the row of every value."""
+        kind, offsets, data = encode_ids(values, column)
+        if len(offsets) == 1:
+            return self, np.zeros(0, dtype=np.int64)
+        vals = pd.Series(values).reset_index(drop=True)
+        self._check_kind(kind, vals.iloc[0])
+        hashes = K.hash_many(offsets, data)
+        rows = K.lookup_many(self.sorted_hashes, self.order, self.offsets, self.data, hashes, offsets, data)
+        new = np.flatnonzero(rows < 0)
+        if new.size == 0:
+            return self, rows
+        # unique new ids in order of first occurrence (deterministic for a given input)
+        codes, _ = pd.factorize(vals.iloc[new])
+        first = np.sort(new[np.unique(codes, return_index=True)[1]])
+        lengths = offsets[first + 1] - offsets[first]
+        ends = np.cumsum(lengths)
+        src = np.repeat(offsets[first] - (ends - lengths), lengths) + np.arange(int(ends[-1]), dtype=np.int64)
+        new_data = data[src]
+        new_offsets = self.offsets[-1] + ends
+        all_offsets = np.concatenate([self.offsets, new_offsets])
+        all_data = np.concatenate([self.data, new_data])
+        all_hashes = np.concatenate([self.hashes, hashes[first]])
+        order = np.argsort(all_hashes, kind="stable")
+        idx = CustomerIndex(kind, all_offsets, all_data, all_hashes, all_hashes[order], order.astype(np.int64))
+        rows = K.lookup_many(idx.sorted_hashes, idx.order, idx.offsets, idx.data, hashes, offsets, data)
+        return idx, rows
+
+    def ids(self) -> np.ndarray:
+        """All ids in row order (int64 array, or object array of str)."""
+        if self.kind == "int":
+            return self.data.view("<i8").copy()
+        if not len(self):
+            return np.zeros(0, dtype=object)
+        arr = pa.LargeStringArray.from_buffers(len(self), pa.py_buffer(self.offsets), pa.py_buffer(self.data))
+        return arr.to_numpy(zero_copy_only=False)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Arrays to persist."""
+        return {"id_offsets": self.offsets, "id_data": self.data, "id_hashes": self.hashes,
+                "id_sorted_hashes": self.sorted_hashes, "id_order": self.order}
+
+    @classmethod
+    def from_arrays(cls, kind: str | None, arrays: dict[str, np.ndarray]) -> "CustomerIndex":
+        return cls(kind, arrays["id_offsets"], arrays["id_data"], arrays["id_hashes"],
+                   arrays["id_sorted_hashes"], arrays["id_order"])

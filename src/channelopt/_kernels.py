@@ -1,0 +1,295 @@
+"""Numba kernels: counter-based RNG, Beta sampler, id hashing, accumulation, Thompson ranking.
+
+Everything here takes contiguous typed numpy arrays and scalars, never pandas or
+Python objects, and is compiled with ``cache=True`` (no object mode).
+
+Randomness is counter based: a draw is a pure function of
+``(seed, round, customer hash, arm, counter)`` through splitmix64, so results
+do not depend on thread count, chunking or partitioning.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+# -- constants (numba freezes module globals; uint64 throughout to avoid float promotion)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+_TWO_M53 = 1.0 / 9007199254740992.0
+_PROPENSITY_STREAM = np.uint64(0x50524F50)  # "PROP": separates propensity draws from decision draws
+
+
+@njit(cache=True, nogil=True, inline="always")
+def splitmix64(x: np.uint64) -> np.uint64:
+    """The splitmix64 finaliser of ``x + golden``: a bijective 64-bit mix."""
+    z = x + _GOLDEN
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def draw_key(seed: np.uint64, round_: np.uint64, customer: np.uint64) -> np.uint64:
+    """Key of one customer's draws in one decision round."""
+    return splitmix64(splitmix64(splitmix64(seed) ^ round_) ^ customer)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def arm_key(key: np.uint64, arm: np.uint64) -> np.uint64:
+    """Key of one arm's draw stream under a customer key."""
+    return splitmix64(key ^ (arm * _M2))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _uniform(key: np.uint64, counter: np.uint64) -> float:
+    """The ``counter``-th uniform of stream ``key``, in the open interval (0, 1)."""
+    x = splitmix64(key + counter * _GOLDEN)
+    return (float(x >> _S11) + 0.5) * _TWO_M53
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _normal(key: np.uint64, counter: np.uint64):
+    """A standard normal (Marsaglia polar method, no trigonometry); returns (z, counter)."""
+    while True:
+        u = 2.0 * _uniform(key, counter) - 1.0
+        v = 2.0 * _uniform(key, counter + np.uint64(1))
+        v -= 1.0
+        counter += np.uint64(2)
+        s = u * u + v * v
+        if 0.0 < s < 1.0:
+            return u * math.sqrt(-2.0 * math.log(s) / s), counter
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _log_gamma_ge1(a: float, key: np.uint64, counter: np.uint64):
+    """log of a Gamma(a, 1) draw for a >= 1 (Marsaglia-Tsang with squeeze); returns (log x, counter)."""
+    d = a - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    while True:
+        x, counter = _normal(key, counter)
+        v = 1.0 + c * x
+        if v <= 0.0:
+            continue
+        v = v * v * v
+        u = _uniform(key, counter)
+        counter += np.uint64(1)
+        x2 = x * x
+        if u < 1.0 - 0.0331 * x2 * x2:
+            return math.log(d * v), counter
+        lv = math.log(v)
+        if math.log(u) < 0.5 * x2 + d * (1.0 - v + lv):
+            return math.log(d) + lv, counter
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _log_gamma(a: float, key: np.uint64, counter: np.uint64):
+    """log of a Gamma(a, 1) draw for any a > 0 (boost a < 1 by U**(1/a))."""
+    if a >= 1.0:
+        return _log_gamma_ge1(a, key, counter)
+    lg, counter = _log_gamma_ge1(a + 1.0, key, counter)
+    u = _uniform(key, counter)
+    counter += np.uint64(1)
+    return lg + math.log(u) / a, counter
+
+
+@njit(cache=True, nogil=True, inline="always")
+def beta_draw(a: float, b: float, key: np.uint64) -> float:
+    """One exact Beta(a, b) draw from stream ``key``, as X / (X + Y) with gamma X, Y."""
+    lx, counter = _log_gamma(a, key, np.uint64(0))
+    ly, counter = _log_gamma(b, key, counter)
+    # X / (X + Y) = 1 / (1 + exp(ly - lx)), stable for tiny gammas (a, b < 1)
+    t = ly - lx
+    if t > 700.0:
+        return 0.0
+    return 1.0 / (1.0 + math.exp(t))
+
+
+@njit(cache=True, parallel=True)
+def beta_sample(a: float, b: float, seed: np.uint64, n: int) -> np.ndarray:
+    """``n`` Beta(a, b) draws, draw ``i`` keyed by ``(seed, i)`` (for tests and benchmarks)."""
+    out = np.empty(n, dtype=np.float64)
+    base = splitmix64(seed)
+    for i in prange(n):
+        out[i] = beta_draw(a, b, arm_key(base, np.uint64(i)))
+    return out
+
+
+# -- id hashing and lookup -----------------------------------------------------
+
+
+@njit(cache=True, nogil=True)
+def hash_bytes(data: np.ndarray, start: int, stop: int) -> np.uint64:
+    """64-bit hash of ``data[start:stop]`` (FNV-1a, then the splitmix64 finaliser)."""
+    h = _FNV_OFFSET
+    for k in range(start, stop):
+        h = (h ^ np.uint64(data[k])) * _FNV_PRIME
+    return splitmix64(h ^ np.uint64(stop - start))
+
+
+@njit(cache=True)
+def hash_many(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
+    """Hash of every id ``data[offsets[i]:offsets[i+1]]``."""
+    n = offsets.shape[0] - 1
+    out = np.empty(n, dtype=np.uint64)
+    for i in range(n):
+        out[i] = hash_bytes(data, offsets[i], offsets[i + 1])
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _same_bytes(a: np.ndarray, a0: int, a1: int, b: np.ndarray, b0: int, b1: int) -> bool:
+    if a1 - a0 != b1 - b0:
+        return False
+    for k in range(a1 - a0):
+        if a[a0 + k] != b[b0 + k]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def lookup_one(sorted_hash, order, id_offsets, id_data, h, q_data, q0, q1) -> int:
+    """Row of one id (hash ``h``, bytes ``q_data[q0:q1]``), or -1 when unknown."""
+    pos = np.searchsorted(sorted_hash, h)
+    n = sorted_hash.shape[0]
+    while pos < n and sorted_hash[pos] == h:
+        row = order[pos]
+        if _same_bytes(id_data, id_offsets[row], id_offsets[row + 1], q_data, q0, q1):
+            return row
+        pos += 1
+    return -1
+
+
+@njit(cache=True)
+def lookup_many(sorted_hash, order, id_offsets, id_data, q_hash, q_offsets, q_data) -> np.ndarray:
+    """Rows of many ids (-1 where unknown)."""
+    n = q_hash.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        out[i] = lookup_one(sorted_hash, order, id_offsets, id_data, q_hash[i], q_data,
+                            q_offsets[i], q_offsets[i + 1])
+    return out
+
+
+# -- accumulation --------------------------------------------------------------
+
+
+@njit(cache=True)
+def accumulate(rows, arms, weight, success, sends, responses) -> None:
+    """Add each resolved send to its customer's row, one arm per dimension.
+
+    ``arms[i, d]`` is the flat arm index of row ``i`` in dimension ``d`` or -1
+    (dimension unknown for that row). A success adds ``weight`` to both sends
+    and responses; a failure only to sends.
+    """
+    n, n_dims = arms.shape
+    for i in range(n):
+        r = rows[i]
+        w = weight[i]
+        ok = success[i]
+        for d in range(n_dims):
+            j = arms[i, d]
+            if j >= 0:
+                sends[r, j] += w
+                if ok:
+                    responses[r, j] += w
+
+
+# -- Thompson decisions --------------------------------------------------------
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _posterior(r, j, sends, responses, prior_a, prior_b):
+    a = prior_a[j]
+    b = prior_b[j]
+    if r >= 0:
+        s = np.float64(sends[r, j])
+        k = np.float64(responses[r, j])
+        a += k
+        f = s - k
+        if f > 0.0:
+            b += f
+    return a, b
+
+
+@njit(cache=True, nogil=True)
+def decide_one(r, cust_hash, sends, responses, prior_a, prior_b, dim_offsets, mask, seed, round_,
+               n_prop, choice, draws) -> tuple:
+    """Thompson decision of one customer: argmax of one draw per arm in every dimension.
+
+    Writes the chosen arm index (within its dimension, -1 when every channel is
+    masked) to ``choice[d]`` and every draw to ``draws``; returns
+    ``(score, propensity)`` where score is the chosen channel's draw and the
+    propensity is the Monte Carlo probability that Thompson sampling picks the
+    chosen channel among the allowed ones, ``(wins + 1) / (n_prop + 1)`` counting
+    the decision's own draw (never 0). With ``n_prop == 0`` it is NaN.
+    """
+    key = draw_key(seed, round_, cust_hash)
+    n_dims = dim_offsets.shape[0] - 1
+    score = np.nan
+    for d in range(n_dims):
+        best = -1
+        best_v = -1.0
+        for j in range(dim_offsets[d], dim_offsets[d + 1]):
+            if d == 0 and mask[j] == 0:
+                draws[j] = np.nan
+                continue
+            a, b = _posterior(r, j, sends, responses, prior_a, prior_b)
+            v = beta_draw(a, b, arm_key(key, np.uint64(j)))
+            draws[j] = v
+            if v > best_v:
+                best_v = v
+                best = j
+        choice[d] = best - dim_offsets[d] if best >= 0 else -1
+        if d == 0 and best >= 0:
+            score = best_v
+    if choice[0] < 0:
+        return score, 1.0
+    if n_prop == 0:
+        return score, np.nan
+    chosen = choice[0]
+    n_ch = dim_offsets[1]
+    pkey = splitmix64(key ^ _PROPENSITY_STREAM)
+    wins = 1
+    for m in range(n_prop):
+        best = -1
+        best_v = -1.0
+        for j in range(n_ch):
+            if mask[j] == 0:
+                continue
+            a, b = _posterior(r, j, sends, responses, prior_a, prior_b)
+            v = beta_draw(a, b, arm_key(pkey, np.uint64(m * n_ch + j)))
+            if v > best_v:
+                best_v = v
+                best = j
+        if best == chosen:
+            wins += 1
+    return score, wins / (n_prop + 1.0)
+
+
+@njit(cache=True, parallel=True)
+def decide_many(rows, cust_hash, sends, responses, prior_a, prior_b, dim_offsets, masks, seed, round_,
+                n_prop, choice, score, propensity) -> None:
+    """:func:`decide_one` for every customer, in parallel over customers.
+
+    ``masks`` has one row per customer or a single row shared by all.
+    """
+    n = rows.shape[0]
+    n_arms = dim_offsets[dim_offsets.shape[0] - 1]
+    shared = masks.shape[0] == 1
+    for i in prange(n):
+        draws = np.empty(n_arms, dtype=np.float64)
+        m = masks[0] if shared else masks[i]
+        s, p = decide_one(rows[i], cust_hash[i], sends, responses, prior_a, prior_b, dim_offsets, m,
+                          seed, round_, n_prop, choice[i], draws)
+        score[i] = s
+        propensity[i] = p

@@ -1,0 +1,137 @@
+"""Low-level time helpers on int64 UTC nanoseconds, vectorised per time zone."""
+
+from __future__ import annotations
+
+import functools
+import zoneinfo
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import check_zone
+
+NAT = np.iinfo(np.int64).min
+NS_PER_S = 1_000_000_000
+NS_PER_H = 3600 * NS_PER_S
+
+
+def to_utc_ns(values: Any, column: str, *, allow_null: bool, row_offset: int = 0) -> np.ndarray:
+    """Parse a column of timestamps (tz-aware, naive = UTC, or strings) to int64 UTC ns.
+
+    Nulls become ``NAT`` when ``allow_null``; otherwise, and for any value that
+    cannot be parsed, a ValueError names the column, the row and the value.
+    """
+    s = values if isinstance(values, pd.Series) else pd.Series(values)
+    s = s.reset_index(drop=True)
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        parsed = s.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(s.dtype):
+        parsed = s.dt.tz_localize("UTC")
+    else:
+        if pd.api.types.is_numeric_dtype(s.dtype) and not s.isna().all():
+            pos = int(np.flatnonzero(s.notna().to_numpy())[0])
+            raise ValueError(f"column {column!r}: cannot parse {s.iloc[pos]!r} in row {pos + row_offset} "
+                             "as a timestamp (numbers are not timestamps)")
+        try:
+            parsed = pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")
+        except (ValueError, TypeError):
+            parsed = pd.to_datetime(s, utc=True, errors="coerce", format="mixed")
+        bad = parsed.isna().to_numpy() & s.notna().to_numpy()
+        if bad.any():
+            pos = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"column {column!r}: cannot parse {s.iloc[pos]!r} in row {pos + row_offset} as a timestamp")
+    ns = parsed.dt.as_unit("ns").array.asi8.copy() if len(parsed) else np.zeros(0, dtype=np.int64)
+    if not allow_null:
+        missing = ns == NAT
+        if missing.any():
+            pos = int(np.flatnonzero(missing)[0])
+            raise ValueError(f"column {column!r}: missing timestamp in row {pos + row_offset}")
+    return ns
+
+
+def zone_codes(tz: Any, n: int, default_tz: str, *, column: str = "tz", row_offset: int = 0) -> tuple[np.ndarray, list[str]]:
+    """Factorise a per-row zone column (None = every row in ``default_tz``); check every zone name."""
+    if tz is None:
+        return np.zeros(n, dtype=np.int64), [default_tz]
+    s = pd.Series(tz).reset_index(drop=True)
+    s = s.where(s.notna(), default_tz)
+    codes, uniques = pd.factorize(s.astype(str))
+    zones = [str(z) for z in uniques]
+    for k, z in enumerate(zones):
+        try:
+            check_zone(z, f"column {column!r}")
+        except ValueError as exc:
+            pos = int(np.flatnonzero(codes == k)[0])
+            raise ValueError(f"{exc} in row {pos + row_offset}") from None
+    return codes.astype(np.int64), zones
+
+
+def local_hour_weekday(utc_ns: np.ndarray, codes: np.ndarray, zones: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Local hour (0-23) and weekday (0 = Monday) of each instant, one vectorised pass per zone."""
+    hour = np.empty(utc_ns.shape[0], dtype=np.int16)
+    weekday = np.empty(utc_ns.shape[0], dtype=np.int16)
+    for k, zone in enumerate(zones):
+        sel = codes == k if len(zones) > 1 else slice(None)
+        local = pd.DatetimeIndex(utc_ns[sel].view("M8[ns]")).tz_localize("UTC").tz_convert(zone)
+        hour[sel] = local.hour
+        weekday[sel] = local.dayofweek
+    return hour, weekday
+
+
+def as_utc_timestamp(value: Any, name: str) -> pd.Timestamp:
+    """A single timestamp as tz-aware UTC (naive = UTC)."""
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name}: cannot parse {value!r} as a timestamp") from None
+    if pd.isna(ts):
+        raise ValueError(f"{name}: a timestamp is required, got {value!r}")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def next_hour_start(now: datetime, zone: str, hour: int) -> datetime:
+    """The next start of local ``hour`` in ``zone`` at or after ``now`` (UTC), within 24 h.
+
+    When ``now`` already lies in that local hour the answer is ``now`` (send
+    right away). DST-correct: wall-clock hours are counted in local time; a local
+    hour skipped by a spring-forward change maps to the instant the clock jumps
+    to, and a repeated hour (fall back) to its first occurrence.
+
+    Examples
+    --------
+    >>> now = datetime(2026, 3, 28, 12, 0, tzinfo=timezone.utc)   # the day before CEST starts
+    >>> next_hour_start(now, "Europe/Paris", 9).isoformat()       # 09:00 CEST = 07:00 UTC
+    '2026-03-29T07:00:00+00:00'
+    """
+    tz = _zone(zone)
+    local = now.astimezone(tz)
+    if local.hour == hour:
+        return now
+    ahead = (hour - local.hour) % 24
+    wall = local.replace(tzinfo=None, minute=0, second=0, microsecond=0) + timedelta(hours=ahead)
+    start = wall.replace(tzinfo=tz, fold=0).astimezone(timezone.utc)
+    return max(start, now)
+
+
+def send_at_table(now: datetime, zones: list[str]) -> np.ndarray:
+    """UTC ns of :func:`next_hour_start` for every (zone, hour): shape ``(len(zones), 24)``."""
+    out = np.empty((len(zones), 24), dtype=np.int64)
+    for z, zone in enumerate(zones):
+        for h in range(24):
+            out[z, h] = _to_ns(next_hour_start(now, zone, h))
+    return out
+
+
+def _to_ns(dt: datetime) -> int:
+    delta = dt - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * NS_PER_S + delta.microseconds * 1000
+
+
+@functools.lru_cache(maxsize=1024)
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)

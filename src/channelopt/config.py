@@ -1,0 +1,119 @@
+"""Validated model configuration (a frozen dataclass)."""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["ModelConfig", "parse_duration", "check_zone"]
+
+
+def parse_duration(value: Any, name: str, *, allow_none: bool = False) -> pd.Timedelta | None:
+    """Parse ``"72h"``, ``"90D"``, a :class:`pandas.Timedelta` or ``datetime.timedelta``.
+
+    Examples
+    --------
+    >>> parse_duration("72h", "response_window")
+    Timedelta('3 days 00:00:00')
+    """
+    if value is None:
+        if allow_none:
+            return None
+        raise ValueError(f"{name}: a duration is required, e.g. '72h'")
+    try:
+        td = pd.Timedelta(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name}: cannot parse {value!r} as a duration (try '72h' or '90D')") from None
+    if pd.isna(td) or td <= pd.Timedelta(0):
+        raise ValueError(f"{name}: must be a positive duration, got {value!r}")
+    return td
+
+
+def check_zone(name: str, where: str) -> str:
+    """Return ``name`` if it is a known IANA zone, else raise a ValueError naming ``where``."""
+    try:
+        zoneinfo.ZoneInfo(str(name))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"{where}: unknown time zone {name!r} (expected an IANA name such as 'Europe/Paris')") from None
+    return str(name)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that shapes learning and decisions, validated on construction.
+
+    Parameters
+    ----------
+    response_window : str or Timedelta
+        How long after a send a reply still counts; a send with no reply is a
+        failure once this has passed as of the fit time.
+    half_life : str, Timedelta or None
+        Statistics halve in weight every ``half_life`` of event time; None keeps
+        them forever.
+    seed : int
+        Seed of every Thompson draw (decisions are a pure function of seed,
+        round, customer and arm).
+    default_tz : str
+        IANA zone for customers whose zone is not given.
+    propensity_draws : int
+        Monte Carlo draws used to compute a decision's propensity.
+    prior_max_strength : float
+        Upper bound of the empirical-Bayes prior strength ``alpha + beta``.
+    prior_sample : int
+        Customers per arm used to fit the prior (a deterministic sample).
+
+    Examples
+    --------
+    >>> ModelConfig(response_window="48h").response_window
+    Timedelta('2 days 00:00:00')
+    """
+
+    response_window: Any = "72h"
+    half_life: Any = "90D"
+    seed: int = 0
+    default_tz: str = "UTC"
+    propensity_draws: int = 256
+    prior_max_strength: float = 1000.0
+    prior_sample: int = 5000
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "response_window", parse_duration(self.response_window, "response_window"))
+        object.__setattr__(self, "half_life", parse_duration(self.half_life, "half_life", allow_none=True))
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int,)) and not hasattr(self.seed, "__index__"):
+            raise ValueError(f"seed: must be an integer, got {self.seed!r}")
+        seed = int(self.seed)
+        if not 0 <= seed < 2**63:
+            raise ValueError(f"seed: must be in [0, 2**63), got {seed}")
+        object.__setattr__(self, "seed", seed)
+        object.__setattr__(self, "default_tz", check_zone(self.default_tz, "default_tz"))
+        if int(self.propensity_draws) < 1:
+            raise ValueError(f"propensity_draws: must be >= 1, got {self.propensity_draws}")
+        object.__setattr__(self, "propensity_draws", int(self.propensity_draws))
+        if not float(self.prior_max_strength) > 0:
+            raise ValueError(f"prior_max_strength: must be > 0, got {self.prior_max_strength}")
+        if int(self.prior_sample) < 10:
+            raise ValueError(f"prior_sample: must be >= 10, got {self.prior_sample}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable form (durations as ISO strings)."""
+        d = asdict(self)
+        d["response_window"] = self.response_window.isoformat()
+        d["half_life"] = None if self.half_life is None else self.half_life.isoformat()
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+    @property
+    def window_ns(self) -> int:
+        return int(self.response_window.value)
+
+    @property
+    def half_life_ns(self) -> int:
+        """Half-life in ns, 0 meaning no decay."""
+        return 0 if self.half_life is None else int(self.half_life.value)

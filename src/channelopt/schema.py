@@ -1,0 +1,189 @@
+"""Validate a response-log frame and encode it to typed arrays, once, at the boundary.
+
+Required columns: ``customer_id``, ``sent_at``, ``channel``, ``responded_at``.
+Optional: ``wording``, ``tz``, ``unsubscribed``, ``complained``, ``propensity``,
+``event_id`` and one column per extra dimension of the arm space. Other
+columns are ignored. Every problem raises one ValueError naming the column,
+the row (0-based position in the input, counted across chunks) and the value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import _kernels as K
+from ._index import encode_ids
+from ._time import NAT, local_hour_weekday, to_utc_ns, zone_codes
+from .arms import ArmSpace
+
+__all__ = ["LOG_COLUMNS", "REQUIRED_COLUMNS", "EncodedLogs", "encode_logs"]
+
+REQUIRED_COLUMNS = ("customer_id", "sent_at", "channel", "responded_at")
+LOG_COLUMNS = REQUIRED_COLUMNS + ("wording", "tz", "unsubscribed", "complained", "propensity", "event_id")
+
+
+@dataclass(frozen=True)
+class EncodedLogs:
+    """A validated chunk of the response log as contiguous typed arrays."""
+
+    customer_id: pd.Series  # original ids, positional index
+    sent_ns: np.ndarray  # int64 UTC ns
+    responded_ns: np.ndarray  # int64 UTC ns, NAT = no response
+    arms: np.ndarray  # int16 [n, n_dims]: flat arm index per dimension, -1 unknown
+    unsubscribed: np.ndarray  # bool
+    complained: np.ndarray  # bool
+    propensity: np.ndarray  # float64, NaN where not logged
+    event_hash: np.ndarray | None  # uint64 hash of event_id, None without the column
+    zone_codes: np.ndarray  # int64 index into ``zones`` per row
+    zones: list[str]  # distinct IANA zones of the chunk
+
+    def __len__(self) -> int:
+        return int(self.sent_ns.shape[0])
+
+
+def _codes(s: pd.Series, labels: tuple[str, ...], column: str, *, required: bool, row_offset: int) -> np.ndarray:
+    """Category codes of ``s`` in ``labels``; -1 for nulls (an error when ``required``)."""
+    values = s.reset_index(drop=True)
+    null = values.isna().to_numpy()
+    if required and null.any():
+        pos = int(np.flatnonzero(null)[0])
+        raise ValueError(f"column {column!r}: missing value in row {pos + row_offset}")
+    as_str = values.astype(object).where(~null, None)
+    as_str = as_str.map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    codes = pd.Categorical(as_str, categories=list(labels)).codes.astype(np.int16)
+    unknown = (codes < 0) & ~null
+    if unknown.any():
+        pos = int(np.flatnonzero(unknown)[0])
+        raise ValueError(f"column {column!r}: unknown value {values.iloc[pos]!r} in row {pos + row_offset} "
+                         f"(known: {', '.join(labels)})")
+    return codes
+
+
+def _flags(frame: pd.DataFrame, column: str, row_offset: int) -> np.ndarray:
+    n = len(frame)
+    if column not in frame.columns:
+        return np.zeros(n, dtype=bool)
+    s = frame[column].reset_index(drop=True)
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return s.fillna(False).to_numpy(dtype=bool)
+    filled = s.astype(object).where(s.notna(), False)
+    ok = filled.map(lambda v: isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, np.integer, float, np.floating))
+                                                                    and v in (0, 1))
+                    or (isinstance(v, str) and v.strip().lower() in ("true", "false", "0", "1", "")))
+    if not ok.all():
+        pos = int(np.flatnonzero(~ok.to_numpy())[0])
+        raise ValueError(f"column {column!r}: {s.iloc[pos]!r} in row {pos + row_offset} is not a boolean")
+    return filled.map(lambda v: v.strip().lower() in ("true", "1") if isinstance(v, str) else bool(v)).to_numpy(dtype=bool)
+
+
+def _propensity(frame: pd.DataFrame, row_offset: int) -> np.ndarray:
+    n = len(frame)
+    if "propensity" not in frame.columns:
+        return np.full(n, np.nan)
+    s = frame["propensity"].reset_index(drop=True)
+    p = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
+    unparsed = np.isnan(p) & s.notna().to_numpy()
+    if unparsed.any():
+        pos = int(np.flatnonzero(unparsed)[0])
+        raise ValueError(f"column 'propensity': {s.iloc[pos]!r} in row {pos + row_offset} is not a number")
+    bad = ~np.isnan(p) & ~((p > 0.0) & (p <= 1.0))
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"column 'propensity': value {p[pos]!r} in row {pos + row_offset} is outside (0, 1]")
+    return p
+
+
+def _event_hash(frame: pd.DataFrame, row_offset: int) -> np.ndarray | None:
+    if "event_id" not in frame.columns:
+        return None
+    s = frame["event_id"].reset_index(drop=True)
+    dup = s.duplicated(keep=False).to_numpy() & s.notna().to_numpy()
+    if dup.any():
+        rows = np.flatnonzero(dup)
+        first = s.iloc[rows[0]]
+        same = rows[(s.iloc[rows] == first).to_numpy()]
+        raise ValueError(f"column 'event_id': duplicate value {first!r} in rows {same[0] + row_offset} "
+                         f"and {same[1] + row_offset}")
+    if s.isna().any():
+        pos = int(np.flatnonzero(s.isna().to_numpy())[0])
+        raise ValueError(f"column 'event_id': missing value in row {pos + row_offset}")
+    _, offsets, data = encode_ids(s, "event_id")
+    return K.hash_many(offsets, data)
+
+
+def encode_logs(frame: pd.DataFrame, space: ArmSpace, default_tz: str, *, row_offset: int = 0) -> EncodedLogs:
+    """Validate one chunk of the response log and encode it against ``space``.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Rows of the response log (schema in the module docstring).
+    space : ArmSpace
+        The arm space; channels, wordings and extra dimensions must be in it.
+    default_tz : str
+        Zone of rows without a ``tz`` value.
+    row_offset : int
+        Added to row numbers in error messages (position of the chunk).
+
+    Examples
+    --------
+    >>> space = ArmSpace(channels=["email", "sms"])
+    >>> logs = pd.DataFrame({"customer_id": ["a"], "sent_at": ["2026-01-05 09:00"],
+    ...                      "channel": ["sms"], "responded_at": [None]})
+    >>> enc = encode_logs(logs, space, "UTC")
+    >>> enc.arms.tolist()  # channel sms, hour 9, Monday
+    [[1, 11, 26]]
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"logs: expected a pandas DataFrame, got {type(frame).__name__}")
+    if len(frame) == 0:
+        raise ValueError("logs: the frame is empty (0 rows)")
+    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"logs: missing required column {missing[0]!r} (columns present: {', '.join(map(str, frame.columns))})")
+    n = len(frame)
+    ids = frame["customer_id"].reset_index(drop=True)
+    if ids.isna().any():
+        pos = int(np.flatnonzero(ids.isna().to_numpy())[0])
+        raise ValueError(f"column 'customer_id': missing id in row {pos + row_offset}")
+    sent = to_utc_ns(frame["sent_at"], "sent_at", allow_null=False, row_offset=row_offset)
+    responded = to_utc_ns(frame["responded_at"], "responded_at", allow_null=True, row_offset=row_offset)
+    early = (responded != NAT) & (responded < sent)
+    if early.any():
+        pos = int(np.flatnonzero(early)[0])
+        raise ValueError(
+            f"column 'responded_at': {pd.Timestamp(responded[pos], tz='UTC')} in row {pos + row_offset} is before "
+            f"sent_at {pd.Timestamp(sent[pos], tz='UTC')}")
+    codes, zones = zone_codes(frame["tz"] if "tz" in frame.columns else None, n, default_tz, row_offset=row_offset)
+    hour, weekday = local_hour_weekday(sent, codes, zones)
+
+    offsets = space.offsets
+    arms = np.full((n, len(space.dimensions)), -1, dtype=np.int16)
+    for d, dim in enumerate(space.dimensions):
+        if dim == "channel":
+            local = _codes(frame["channel"], space.channels, "channel", required=True, row_offset=row_offset)
+        elif dim == "hour":
+            local = hour
+        elif dim == "weekday":
+            local = weekday
+        elif dim in frame.columns:
+            local = _codes(frame[dim], space.labels(dim), dim, required=False, row_offset=row_offset)
+        else:
+            continue
+        arms[:, d] = np.where(local >= 0, local + offsets[d], -1)
+    return EncodedLogs(
+        customer_id=ids,
+        sent_ns=sent,
+        responded_ns=responded,
+        arms=np.ascontiguousarray(arms),
+        unsubscribed=_flags(frame, "unsubscribed", row_offset),
+        complained=_flags(frame, "complained", row_offset),
+        propensity=_propensity(frame, row_offset),
+        event_hash=_event_hash(frame, row_offset),
+        zone_codes=codes,
+        zones=zones,
+    )

@@ -1,0 +1,336 @@
+"""PosteriorStore: customer index, additive decayed statistics, priors, watermark, on-disk format.
+
+Ingestion rule (exactly-once by watermark)
+------------------------------------------
+Every send has a *resolution time*: its ``responded_at`` if a reply came within
+the response window, else ``sent_at + response_window``. An ingestion at
+``as_of = T`` into a store whose watermark is ``W`` counts exactly the sends
+whose resolution time lies in ``(W, T]``, then sets the watermark to ``T``:
+
+* a send resolving after ``T`` is *pending* and counts as nothing (yet);
+* re-running the same ``T`` counts nothing (the interval is empty): a no-op;
+* a send that resolves between two ``as_of`` values is counted once, by the
+  first ingestion whose interval contains its resolution time;
+* **late rows**: a row that reaches the log only after an ingestion whose
+  ``as_of`` is already past its resolution time is not counted by later
+  incremental ingestions (it is indistinguishable from a re-sent row). Ingest
+  with an ``as_of`` that trails the log's completeness (e.g. yesterday's
+  midnight), or refit from scratch with ``fit`` to include such rows.
+
+A reply that comes after the window counts as none. ``unsubscribed`` and
+``complained`` sends count as failures, and set per-customer, per-channel flags
+(and the last complaint time), which are idempotent and applied for every row
+sent by ``T`` whatever the watermark.
+
+Decay: a send resolved by ``T`` weighs ``0.5 ** ((T - sent_at) / half_life)``;
+moving the store from ``W`` to ``T`` multiplies existing statistics by
+``0.5 ** ((T - W) / half_life)``. So the statistics are a pure function of the
+set of counted sends and ``T``: one fit and any chunking of it agree (to float32
+rounding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from . import _kernels as K
+from ._index import CustomerIndex
+from ._persist import read_directory, write_directory
+from ._time import NAT
+from .arms import ArmSpace
+from .config import ModelConfig
+from .priors import fit_population_prior
+from .schema import EncodedLogs
+
+__all__ = ["PosteriorStore", "Ingestion", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PosteriorStore:
+    """Immutable snapshot of everything learned; a fit builds a new one.
+
+    Attributes
+    ----------
+    sends, responses : float32 (n_customers, n_arms)
+        Decayed sufficient statistics as of ``watermark_ns``.
+    unsubscribed, complained : uint32 (n_customers,)
+        Bit ``c`` set when the customer unsubscribed / complained on channel ``c``.
+    last_complaint_ns : int64 (n_customers,)
+        Send time of the latest complained message (NAT when none).
+    last_sent_ns : int64 (n_customers,)
+        Latest send seen for the customer (NAT when none).
+    zone : uint16 (n_customers,)
+        Index into ``zones`` of the customer's time zone, from the ``tz`` of their
+        latest send (0 = the model's default zone).
+    prior_alpha, prior_beta : float64 (n_arms,)
+        Population prior per arm (empirical Bayes).
+    """
+
+    space: ArmSpace
+    index: CustomerIndex
+    sends: np.ndarray
+    responses: np.ndarray
+    unsubscribed: np.ndarray
+    complained: np.ndarray
+    last_complaint_ns: np.ndarray
+    prior_alpha: np.ndarray
+    prior_beta: np.ndarray
+    last_sent_ns: np.ndarray
+    zone: np.ndarray
+    zones: tuple[str, ...]
+    watermark_ns: int = int(NAT)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, space: ArmSpace, default_tz: str) -> "PosteriorStore":
+        n_arms = space.n_arms
+        z32 = np.zeros((0, n_arms), dtype=np.float32)
+        prior = np.ones(n_arms, dtype=np.float64)
+        return cls(space, CustomerIndex.empty(), z32, z32.copy(), np.zeros(0, np.uint32), np.zeros(0, np.uint32),
+                   np.zeros(0, np.int64), prior, prior.copy(), np.zeros(0, np.int64), np.zeros(0, np.uint16),
+                   (default_tz,), int(NAT), {})
+
+    @property
+    def n_customers(self) -> int:
+        return len(self.index)
+
+    def posterior(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(alpha, beta)`` of every arm for one row (-1: the prior)."""
+        if row < 0:
+            return self.prior_alpha.copy(), self.prior_beta.copy()
+        s = self.sends[row].astype(np.float64)
+        k = self.responses[row].astype(np.float64)
+        return self.prior_alpha + k, self.prior_beta + np.maximum(s - k, 0.0)
+
+    # -- persistence ----------------------------------------------------------------
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {"sends": self.sends, "responses": self.responses, "unsubscribed": self.unsubscribed,
+               "complained": self.complained, "last_complaint_ns": self.last_complaint_ns,
+               "prior_alpha": self.prior_alpha, "prior_beta": self.prior_beta, "last_sent_ns": self.last_sent_ns,
+               "zone": self.zone}
+        out.update(self.index.arrays())
+        return out
+
+    def save(self, path: Any, extra: dict[str, Any]) -> None:
+        """Write the store (and ``extra`` manifest entries) to directory ``path``, atomically."""
+        manifest = {"format": "channelopt-model", "format_version": FORMAT_VERSION,
+                    "space": self.space.to_dict(), "watermark_ns": int(self.watermark_ns),
+                    "id_kind": self.index.kind, "n_customers": self.n_customers, "counts": dict(self.counts),
+                    "zones": list(self.zones)}
+        manifest.update(extra)
+        write_directory(path, self.arrays(), manifest)
+
+    @classmethod
+    def load(cls, path: Any, *, verify: bool = True) -> tuple["PosteriorStore", dict[str, Any]]:
+        """Read a store written by :meth:`save`; arrays are memory-mapped read-only."""
+        manifest, arrays = read_directory(path, verify=verify)
+        if manifest.get("format") != "channelopt-model":
+            raise ValueError(f"{path}: not a channelopt model (format {manifest.get('format')!r})")
+        version = manifest.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ValueError(f"{path}: model format version {version!r} is not supported "
+                             f"(this channelopt reads version {FORMAT_VERSION})")
+        space = ArmSpace.from_dict(manifest["space"])
+        a = {k: np.asarray(v) for k, v in arrays.items()}  # plain ndarray views of the maps
+        n, n_arms = manifest["n_customers"], space.n_arms
+        for name in ("sends", "responses"):
+            if a[name].shape != (n, n_arms) or a[name].dtype != np.float32:
+                raise ValueError(f"{path}: array {name!r} has shape {a[name].shape}, expected ({n}, {n_arms}) float32")
+        for name in ("prior_alpha", "prior_beta"):
+            if a[name].shape != (n_arms,):
+                raise ValueError(f"{path}: array {name!r} has shape {a[name].shape}, expected ({n_arms},)")
+        index = CustomerIndex.from_arrays(manifest["id_kind"], a)
+        if len(index) != n or index.offsets.shape != (n + 1,):
+            raise ValueError(f"{path}: customer index holds {len(index)} ids, manifest says {n}")
+        store = cls(space, index, a["sends"], a["responses"], a["unsubscribed"], a["complained"],
+                    a["last_complaint_ns"], a["prior_alpha"], a["prior_beta"], a["last_sent_ns"], a["zone"],
+                    tuple(manifest["zones"]), int(manifest["watermark_ns"]),
+                    dict(manifest.get("counts", {})))
+        return store, manifest
+
+
+def _grow(arr: np.ndarray, n: int) -> np.ndarray:
+    """``arr`` with at least ``n`` rows (geometric growth, new rows zeroed)."""
+    if arr.shape[0] >= n:
+        return arr
+    cap = max(n, int(arr.shape[0] * 1.5) + 1024)
+    out = np.zeros((cap,) + arr.shape[1:], dtype=arr.dtype)
+    out[: arr.shape[0]] = arr
+    return out
+
+
+class Ingestion:
+    """One fit or partial_fit: streams encoded chunks into a copy of the store.
+
+    Nothing touches the original store; :meth:`finish` returns a new one. When
+    ``as_of`` is not known up front (None: the latest timestamp in the logs) the
+    encoded chunks are held until :meth:`finish`.
+    """
+
+    def __init__(self, store: PosteriorStore, config: ModelConfig, as_of_ns: int | None) -> None:
+        self.base = store
+        self.config = config
+        self.as_of_ns = as_of_ns
+        if as_of_ns is not None and store.watermark_ns != NAT and as_of_ns < store.watermark_ns:
+            raise ValueError("as_of: must not be before the model's watermark "
+                             f"({_fmt(store.watermark_ns)}), got {_fmt(as_of_ns)}")
+        self._held: list[EncodedLogs] = []
+        self._latest = int(NAT)
+        self._events: list[np.ndarray] = []
+        self._started = False
+        self.counts = {"rows": 0, "counted": 0, "responses": 0, "pending": 0, "before_watermark": 0,
+                       "after_as_of": 0}
+
+    def _start(self, as_of_ns: int) -> None:
+        st = self.base
+        n = st.n_customers
+        decay = self._decay(as_of_ns - st.watermark_ns) if st.watermark_ns != NAT else 1.0
+        self.index = st.index
+        self.sends = _grow(np.asarray(st.sends, dtype=np.float32) * np.float32(decay), n)
+        self.responses = _grow(np.asarray(st.responses, dtype=np.float32) * np.float32(decay), n)
+        self.unsub = _grow(np.array(st.unsubscribed, dtype=np.uint32), n)
+        self.compl = _grow(np.array(st.complained, dtype=np.uint32), n)
+        self.last_compl = _grow(np.array(st.last_complaint_ns, dtype=np.int64), n)
+        self.last_compl[n:] = NAT
+        self.last_sent = _grow(np.array(st.last_sent_ns, dtype=np.int64), n)
+        self.last_sent[n:] = NAT
+        self.zone = _grow(np.array(st.zone, dtype=np.uint16), n)
+        self.zones = list(st.zones)
+        self._started = True
+
+    def _decay(self, dt_ns: Any) -> Any:
+        h = self.config.half_life_ns
+        if not h:
+            return np.ones_like(dt_ns, dtype=np.float64) if isinstance(dt_ns, np.ndarray) else 1.0
+        return np.exp2(-np.asarray(dt_ns, dtype=np.float64) / h) if isinstance(dt_ns, np.ndarray) \
+            else float(2.0 ** (-dt_ns / h))
+
+    def add(self, enc: EncodedLogs) -> None:
+        """Take one validated chunk."""
+        self.counts["rows"] += len(enc)
+        if enc.event_hash is not None:
+            self._events.append(enc.event_hash)
+        if self.as_of_ns is None:
+            self._held.append(enc)
+            self._latest = max(self._latest, int(enc.sent_ns.max()), int(enc.responded_ns.max()))
+        else:
+            self._process(enc, self.as_of_ns)
+
+    def _process(self, enc: EncodedLogs, t: int) -> None:
+        if not self._started:
+            self._start(t)
+        w = self.base.watermark_ns
+        keep = enc.sent_ns <= t
+        self.counts["after_as_of"] += int((~keep).sum())
+        if not keep.any():
+            return
+        sel = np.flatnonzero(keep)
+        ids = enc.customer_id.iloc[sel] if sel.size < len(enc) else enc.customer_id
+        self.index, rows = self.index.extend(ids)
+        n = len(self.index)
+        if n > self.sends.shape[0]:
+            self.sends, self.responses = _grow(self.sends, n), _grow(self.responses, n)
+            self.unsub, self.compl = _grow(self.unsub, n), _grow(self.compl, n)
+            old = self.last_compl.shape[0]
+            self.last_compl, self.last_sent = _grow(self.last_compl, n), _grow(self.last_sent, n)
+            self.last_compl[old:] = NAT
+            self.last_sent[old:] = NAT
+            self.zone = _grow(self.zone, n)
+        sent = enc.sent_ns[sel]
+        resp = enc.responded_ns[sel]
+        arms = enc.arms[sel]
+        window = self.config.window_ns
+        in_window = (resp != NAT) & (resp - sent <= window)
+        resolved_at = np.where(in_window, resp, sent + window)
+        negative = enc.unsubscribed[sel] | enc.complained[sel]
+        counted = resolved_at <= t
+        if w != NAT:
+            before = resolved_at <= w
+            self.counts["before_watermark"] += int(before.sum())
+            counted &= ~before
+        self.counts["pending"] += int((resolved_at > t).sum())
+        success = in_window & ~negative & counted
+        self.counts["counted"] += int(counted.sum())
+        self.counts["responses"] += int(success.sum())
+        c = np.flatnonzero(counted)
+        if c.size:
+            weight = self._decay(t - sent[c])
+            K.accumulate(rows[c], np.ascontiguousarray(arms[c]), weight, success[c], self.sends, self.responses)
+        channel = arms[:, 0].astype(np.int64)
+        for flags, target in ((enc.unsubscribed[sel], self.unsub), (enc.complained[sel], self.compl)):
+            f = np.flatnonzero(flags)
+            if f.size:
+                np.bitwise_or.at(target, rows[f], (np.uint32(1) << channel[f].astype(np.uint32)))
+        f = np.flatnonzero(enc.complained[sel])
+        if f.size:
+            np.maximum.at(self.last_compl, rows[f], sent[f])
+        self._update_zone(rows, sent, enc.zone_codes[sel], enc.zones)
+
+    def _update_zone(self, rows: np.ndarray, sent: np.ndarray, codes: np.ndarray, zones: list[str]) -> None:
+        """Latest send per customer sets their zone (ties: the larger zone name)."""
+        names = np.array(zones, dtype=object)
+        rank_of = {z: r for r, z in enumerate(sorted(zones))}
+        name_rank = np.array([rank_of[z] for z in zones], dtype=np.int64)[codes]
+        order = np.lexsort((name_rank, sent, rows))
+        last = np.r_[rows[order][1:] != rows[order][:-1], True]
+        pick = order[last]
+        r, t = rows[pick], sent[pick]
+        newer = t > self.last_sent[r]
+        if not newer.any():
+            return
+        r, t, zc = r[newer], t[newer], codes[pick][newer]
+        local = {}
+        for code in np.unique(zc):
+            name = str(names[code])
+            if name not in self.zones:
+                if len(self.zones) >= 65535:
+                    raise ValueError("column 'tz': more than 65535 distinct time zones")
+                self.zones.append(name)
+            local[int(code)] = self.zones.index(name)
+        self.zone[r] = np.array([local[int(c)] for c in zc], dtype=np.uint16)
+        self.last_sent[r] = t
+
+    def finish(self) -> PosteriorStore:
+        """Check cross-chunk constraints, fit the prior and return the new store."""
+        if self._events:
+            hashes = np.concatenate(self._events)
+            uniq, counts = np.unique(hashes, return_counts=True)
+            if (counts > 1).any():
+                raise ValueError("column 'event_id': the same event_id appears in more than one chunk "
+                                 f"({int((counts > 1).sum())} duplicated ids)")
+        t = self.as_of_ns
+        if t is None:
+            if self.base.watermark_ns != NAT and self._latest < self.base.watermark_ns:
+                t = self.base.watermark_ns
+            else:
+                t = self._latest
+            if t == NAT:
+                raise ValueError("logs: no rows to learn from")
+            for enc in self._held:
+                self._process(enc, t)
+            self._held.clear()
+        if not self._started:
+            self._start(t)
+        n = len(self.index)
+        sends, responses = self.sends[:n], self.responses[:n]
+        alpha, beta = fit_population_prior(sends, responses, self.index.hashes, self.base.space.offsets,
+                                           max_strength=self.config.prior_max_strength,
+                                           sample=self.config.prior_sample)
+        totals = dict(self.base.counts)
+        for k in ("counted", "responses"):
+            totals[k] = totals.get(k, 0) + self.counts[k]
+        return replace(self.base, index=self.index, sends=sends, responses=responses, unsubscribed=self.unsub[:n],
+                       complained=self.compl[:n], last_complaint_ns=self.last_compl[:n], last_sent_ns=self.last_sent[:n],
+                       zone=self.zone[:n], zones=tuple(self.zones), prior_alpha=alpha,
+                       prior_beta=beta, watermark_ns=int(t), counts=totals)
+
+
+def _fmt(ns: int) -> str:
+    import pandas as pd
+
+    return str(pd.Timestamp(ns, tz="UTC"))
