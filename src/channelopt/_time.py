@@ -76,7 +76,7 @@ def local_hour_weekday(utc_ns: np.ndarray, codes: np.ndarray, zones: list[str]) 
         sel = codes == k if len(zones) > 1 else slice(None)
         local = pd.DatetimeIndex(utc_ns[sel].view("M8[ns]")).tz_localize("UTC").tz_convert(zone)
         hour[sel] = local.hour
-        weekday[sel] = local.dayofweek
+        weekday[sel] = local.day_of_week
     return hour, weekday
 
 

@@ -1,0 +1,214 @@
+"""Decisions: reproducibility, choose_channel == rank, masks, unknown customers, thread safety, Thompson frequencies."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate, stats
+
+import channelopt as co
+
+NOW = pd.Timestamp("2026-11-23 09:00", tz="UTC")
+SPACE = co.ArmSpace(channels=["email", "sms", "push"], wordings=["plain", "urgent"])
+
+
+def _logs(n: int = 4000, n_customers: int = 200, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    cust = rng.integers(0, n_customers, n)
+    channel = rng.choice(np.array(SPACE.channels), n)
+    sent = pd.Timestamp("2026-09-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 60 * 86400, n), unit="s")
+    pref = np.array(SPACE.channels)[cust % 3]
+    p = np.where(channel == pref, 0.45, 0.05)
+    replied = rng.random(n) < p
+    return pd.DataFrame({
+        "customer_id": [f"c-{c}" for c in cust],
+        "sent_at": sent,
+        "channel": channel,
+        "wording": rng.choice(np.array(SPACE.wordings), n),
+        "responded_at": sent.where(replied) + pd.Timedelta("2h"),
+        "tz": np.where(cust % 2 == 0, "Europe/Paris", "America/New_York"),
+    })
+
+
+@pytest.fixture(scope="module")
+def model() -> co.ChannelModel:
+    return co.ChannelModel(SPACE, seed=11).fit(_logs(), as_of="2026-11-15")
+
+
+def test_same_inputs_same_decision(model):
+    a = model.choose_channel("c-5", now=NOW)
+    b = model.choose_channel("c-5", now=NOW)
+    assert a == b
+    np.testing.assert_array_equal(a.draws, b.draws)
+
+
+def test_other_round_or_seed_explores_independently(model):
+    ids = [f"c-{i}" for i in range(200)]
+    r1 = model.rank(ids, now=NOW, propensity=False)
+    r2 = model.rank(ids, now=NOW + pd.Timedelta("1D"), propensity=False)
+    # scores are fresh draws each round: (almost) all differ
+    assert (r1["score"].to_numpy() != r2["score"].to_numpy()).mean() > 0.99
+    other = co.ChannelModel(SPACE, seed=12)
+    other.state_ = model.state_
+    r3 = other.rank(ids, now=NOW, propensity=False)
+    assert (r1["score"].to_numpy() != r3["score"].to_numpy()).mean() > 0.99
+
+
+def test_choose_channel_agrees_with_rank(model):
+    ids = [f"c-{i}" for i in range(0, 200, 7)] + ["nobody", "c-999"]
+    ranked = model.rank(ids, now=NOW)
+    for row in ranked.itertuples(index=False):
+        d = model.choose_channel(row.customer_id, now=NOW)
+        assert d.channel == row.channel
+        assert d.wording == row.wording
+        assert d.hour == row.hour
+        assert d.send_at == row.send_at
+        assert d.score == pytest.approx(row.score, rel=0, abs=0)
+        assert d.propensity == pytest.approx(row.propensity, rel=0, abs=0)
+
+
+def test_rank_is_invariant_to_batch_composition(model):
+    ids = [f"c-{i}" for i in range(200)]
+    whole = model.rank(ids, now=NOW).set_index("customer_id")
+    parts = pd.concat([model.rank(ids[i:i + 33], now=NOW) for i in range(0, 200, 33)]).set_index("customer_id")
+    pd.testing.assert_frame_equal(whole, parts.loc[whole.index])
+    shuffled = model.rank(ids[::-1], now=NOW).set_index("customer_id")
+    pd.testing.assert_frame_equal(whole, shuffled.loc[whole.index])
+
+
+def test_learned_preference_drives_decisions(model):
+    ids = [f"c-{i}" for i in range(200)]
+    ranked = model.rank(ids, now=NOW, propensity=False)
+    truth = np.array(SPACE.channels)[np.arange(200) % 3]
+    # Thompson sampling still explores (about 7 sends per channel per customer here): well above chance (1/3)
+    assert (ranked["channel"].astype(str).to_numpy() == truth).mean() > 0.65
+    st = model.state_
+    rows, _ = st.index.rows_of(ids)
+    k = len(SPACE.channels)
+    alpha = st.prior_alpha[:k] + st.responses[rows, :k]
+    beta = st.prior_beta[:k] + st.sends[rows, :k] - st.responses[rows, :k]
+    best = np.array(SPACE.channels)[np.argmax(alpha / (alpha + beta), axis=1)]
+    assert (best == truth).mean() > 0.85
+
+
+def test_exclude_and_allowed_channels(model):
+    for cid in ["c-0", "c-1", "c-2", "nobody"]:
+        assert model.choose_channel(cid, now=NOW, exclude=["email", "sms"]).channel == "push"
+        assert model.choose_channel(cid, now=NOW, allowed_channels=["sms"]).channel == "sms"
+        d = model.choose_channel(cid, now=NOW, allowed_channels=["sms", "push"], exclude=["sms"])
+        assert d.channel == "push" and d.propensity == 1.0 or d.channel == "push"
+    hold = model.choose_channel("c-0", now=NOW, allowed_channels=[])
+    assert hold.channel is None and hold.hold_reason == "no_allowed_channel" and hold.send_at is None
+    ranked = model.rank(["c-0", "c-1"], now=NOW, allowed_channels=["email"])
+    assert (ranked["channel"] == "email").all()
+    with pytest.raises(ValueError, match="exclude: unknown channel 'fax'"):
+        model.choose_channel("c-0", now=NOW, exclude=["fax"])
+    with pytest.raises(ValueError, match="allowed_channels: unknown channel 'fax'"):
+        model.rank(["c-0"], now=NOW, allowed_channels=["fax"])
+
+
+def test_single_allowed_channel_has_propensity_one(model):
+    d = model.choose_channel("c-3", now=NOW, allowed_channels=["sms"])
+    assert d.propensity == 1.0
+
+
+def test_unknown_customer_uses_prior(model):
+    st = model.state_
+    d = model.choose_channel("never-seen", now=NOW)
+    ex = model.explain("never-seen")
+    np.testing.assert_allclose(ex["alpha"], st.prior_alpha)
+    np.testing.assert_allclose(ex["beta"], st.prior_beta)
+    assert (ex["sends"] == 0).all()
+    assert d.channel in SPACE.channels and 0 < d.propensity <= 1
+
+
+def test_send_at_is_next_local_hour_within_a_day(model):
+    ranked = model.rank([f"c-{i}" for i in range(40)], now=NOW)
+    for row in ranked.itertuples(index=False):
+        tz = "Europe/Paris" if int(row.customer_id[2:]) % 2 == 0 else "America/New_York"
+        local = row.send_at.tz_convert(tz)
+        assert NOW <= row.send_at < NOW + pd.Timedelta("24h")
+        assert local.hour == row.hour
+        if row.send_at > NOW:
+            assert local.minute == 0 and local.second == 0
+
+
+def test_explicit_tz_overrides_learned_zone(model):
+    d = model.choose_channel("c-0", now=NOW, tz="Asia/Tokyo")
+    assert d.send_at.tz_convert("Asia/Tokyo").hour == d.hour
+
+
+def test_explain_columns_and_interval(model):
+    ex = model.explain("c-4")
+    assert list(ex.columns) == ["dimension", "arm", "sends", "responses", "prior_mean", "alpha", "beta", "mean",
+                                "ci_low", "ci_high"]
+    assert len(ex) == SPACE.n_arms
+    assert ((ex["ci_low"] <= ex["mean"]) & (ex["mean"] <= ex["ci_high"])).all()
+    np.testing.assert_allclose(ex["ci_low"], stats.beta.ppf(0.05, ex["alpha"], ex["beta"]))
+    np.testing.assert_allclose(ex["mean"], ex["alpha"] / (ex["alpha"] + ex["beta"]))
+
+
+def test_top_k_picks_highest_scores(model):
+    ids = [f"c-{i}" for i in range(200)]
+    full = model.rank(ids, now=NOW, propensity=False)
+    top = model.rank(ids, now=NOW, propensity=False, top_k=10)
+    assert len(top) == 10
+    np.testing.assert_allclose(top["score"].to_numpy(), np.sort(full["score"].to_numpy())[::-1][:10])
+    with pytest.raises(ValueError, match="top_k"):
+        model.rank(ids, now=NOW, top_k=-1)
+
+
+def test_thread_safe_and_consistent_under_concurrent_fit(model):
+    ids = [f"c-{i}" for i in range(60)]
+    expected = {c: model.choose_channel(c, now=NOW) for c in ids}
+    local = co.ChannelModel(SPACE, seed=11)
+    local.state_ = model.state_
+    stop = threading.Event()
+
+    def refit() -> None:
+        logs = _logs(seed=3)
+        while not stop.is_set():
+            other = co.ChannelModel(SPACE, seed=11).fit(logs, as_of="2026-11-15")
+            stop.wait(0.01)
+            _ = other
+
+    t = threading.Thread(target=refit)
+    t.start()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            got = list(pool.map(lambda c: local.choose_channel(c, now=NOW), ids * 5))
+    finally:
+        stop.set()
+        t.join()
+    for d in got:
+        assert d == expected[d.customer_id]
+
+
+def _exact_win_probabilities(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    out = []
+    for c in range(len(a)):
+        def f(x, c=c):
+            others = np.prod([stats.beta.cdf(x, a[j], b[j]) for j in range(len(a)) if j != c])
+            return stats.beta.pdf(x, a[c], b[c]) * others
+        out.append(integrate.quad(f, 0, 1, limit=200, points=[a[c] / (a[c] + b[c])])[0])
+    return np.array(out)
+
+
+def test_choice_frequencies_match_exact_thompson_probabilities(model):
+    """Many customers with the same posterior (unknown ids: the prior) pick channels with the exact Thompson odds."""
+    st = model.state_
+    n = 20000
+    ranked = model.rank([f"new-{i}" for i in range(n)], now=NOW)
+    k = len(SPACE.channels)
+    exact = _exact_win_probabilities(st.prior_alpha[:k], st.prior_beta[:k])
+    freq = ranked["channel"].value_counts(normalize=True).reindex(list(SPACE.channels)).to_numpy()
+    se = np.sqrt(exact * (1 - exact) / n)
+    assert np.all(np.abs(freq - exact) < 4.5 * se + 1e-9), (freq, exact)
+    # each decision's propensity estimates the exact probability of its channel
+    chosen = ranked["channel"].cat.codes.to_numpy()
+    err = np.abs(ranked["propensity"].to_numpy() - exact[chosen])
+    assert err.mean() < 0.03
