@@ -54,7 +54,7 @@ def encode_ids(values: Any, column: str = "customer_id") -> tuple[str, np.ndarra
         arr = s.to_numpy(dtype=np.float64)
         bad = np.flatnonzero(arr != np.round(arr))
         if bad.size:
-            raise ValueError(f"column {column!r}: id {arr[bad[0]]!r} in row {int(bad[0])} is not a whole number")
+            raise ValueError(f"column {column!r}: id {float(arr[bad[0]])!r} in row {int(bad[0])} is not a whole number")
         arr = arr.astype(np.int64)
         return "int", np.arange(n + 1, dtype=np.int64) * 8, arr.astype("<i8").view(np.uint8)
     try:
@@ -63,10 +63,18 @@ def encode_ids(values: Any, column: str = "customer_id") -> tuple[str, np.ndarra
         kinds = s.map(lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool))
         if kinds.all():
             return encode_ids(s.astype(np.int64), column)
-        odd = s[~s.map(lambda v: isinstance(v, str))]
+        # name the first id whose kind differs from the first id's (or the first that is neither)
+        is_str = s.map(lambda v: isinstance(v, str)).to_numpy()
+        is_int = kinds.to_numpy(dtype=bool)
+        if is_str[0]:
+            pos = int(np.flatnonzero(~is_str)[0])
+        elif is_int[0]:
+            pos = int(np.flatnonzero(~is_int)[0])
+        else:
+            pos = 0
         raise ValueError(
-            f"column {column!r}: ids must be all strings or all integers; found {_describe(odd.iloc[0])} "
-            f"in row {int(np.flatnonzero(~s.map(lambda v: isinstance(v, str)).to_numpy())[0])}"
+            f"column {column!r}: ids must be all strings or all integers; found {_describe(s.iloc[pos])} "
+            f"in row {pos}"
         ) from None
     if n == 0:
         return "str", np.zeros(1, dtype=np.int64), _EMPTY_U8
@@ -119,7 +127,7 @@ class CustomerIndex:
     def _check_kind(self, kind: str, example: Any) -> None:
         if self.kind is not None and kind != self.kind:
             want = "integers" if self.kind == "int" else "strings"
-            raise ValueError(f"customer_id: this model's ids are {want}, got {example!r}")
+            raise ValueError(f"customer_id: this model's ids are {want}, got {_describe(example)}")
 
     def encode(self, values: Any, column: str = "customer_id") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Encode a batch of ids to ``(offsets, data, hashes)`` after checking their kind."""
@@ -142,7 +150,7 @@ class CustomerIndex:
         """``(row, hash)`` of one id: the allocation-light path used by ``choose_channel``."""
         kind, raw = encode_one(customer_id)
         self._check_kind(kind, customer_id)
-        h = K.hash_bytes(raw, 0, raw.shape[0])
+        h = np.uint64(K.hash_bytes(raw, 0, raw.shape[0]))  # numba returns a Python int: keep it unsigned
         if not len(self):
             return -1, h
         return int(K.lookup_one(self.sorted_hashes, self.order, self.offsets, self.data, h, raw, 0,

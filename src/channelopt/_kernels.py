@@ -3,6 +3,9 @@
 Everything here takes contiguous typed numpy arrays and scalars, never pandas or
 Python objects, and is compiled with ``cache=True`` (no object mode).
 
+Normals come from a 256-layer ziggurat, gammas from Marsaglia-Tsang, Betas as
+X / (X + Y): every draw is exact (no approximation by shape).
+
 Randomness is counter based: a draw is a pure function of
 ``(seed, round, customer hash, arm, counter)`` through splitmix64, so results
 do not depend on thread count, chunking or partitioning.
@@ -57,22 +60,72 @@ def _uniform(key: np.uint64, counter: np.uint64) -> float:
     return (float(x >> _S11) + 0.5) * _TWO_M53
 
 
+def _ziggurat_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Marsaglia-Tsang (2000) ziggurat tables for the standard normal, 256 layers, 52-bit magnitudes."""
+    m = 2.0**52
+    dn = _ZIG_R
+    tn = dn
+    vn = 4.92867323399e-3  # area of each layer
+    ki = np.zeros(256, dtype=np.uint64)
+    wi = np.zeros(256, dtype=np.float64)
+    fi = np.zeros(256, dtype=np.float64)
+    q = vn / math.exp(-0.5 * dn * dn)
+    ki[0] = np.uint64((dn / q) * m)
+    wi[0] = q / m
+    wi[255] = dn / m
+    fi[0] = 1.0
+    fi[255] = math.exp(-0.5 * dn * dn)
+    for i in range(254, 0, -1):
+        dn = math.sqrt(-2.0 * math.log(vn / dn + math.exp(-0.5 * dn * dn)))
+        ki[i + 1] = np.uint64((dn / tn) * m)
+        tn = dn
+        fi[i] = math.exp(-0.5 * dn * dn)
+        wi[i] = dn / m
+    return ki, wi, fi
+
+
+_ZIG_R = 3.6541528853610088
+_ZIG_INV_R = 1.0 / _ZIG_R
+_ZIG_K, _ZIG_W, _ZIG_F = _ziggurat_tables()
+_U8 = np.uint64(8)
+_U1 = np.uint64(1)
+_MASK8 = np.uint64(0xFF)
+_MASK52 = np.uint64(0x000FFFFFFFFFFFFF)
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _normal(key: np.uint64, counter: np.uint64):
-    """A standard normal (Marsaglia polar method, no trigonometry); returns (z, counter)."""
+    """A standard normal by the ziggurat method (one 64-bit draw per try); returns (z, counter)."""
     while True:
-        u = 2.0 * _uniform(key, counter) - 1.0
-        v = 2.0 * _uniform(key, counter + np.uint64(1))
-        v -= 1.0
-        counter += np.uint64(2)
-        s = u * u + v * v
-        if 0.0 < s < 1.0:
-            return u * math.sqrt(-2.0 * math.log(s) / s), counter
+        r = splitmix64(key + counter * _GOLDEN)
+        counter += _U1
+        idx = int(r & _MASK8)
+        r = r >> _U8
+        negative = (r & _U1) != 0
+        rabs = (r >> _U1) & _MASK52
+        x = float(rabs) * _ZIG_W[idx]
+        if negative:
+            x = -x
+        if rabs < _ZIG_K[idx]:
+            return x, counter  # the rectangle: ~99% of draws
+        if idx == 0:
+            # the tail beyond R (Marsaglia's exponential method)
+            while True:
+                xx = -_ZIG_INV_R * math.log(_uniform(key, counter))
+                yy = -math.log(_uniform(key, counter + _U1))
+                counter += np.uint64(2)
+                if yy + yy > xx * xx:
+                    return (-(_ZIG_R + xx) if negative else _ZIG_R + xx), counter
+        else:
+            u = _uniform(key, counter)
+            counter += _U1
+            if (_ZIG_F[idx - 1] - _ZIG_F[idx]) * u + _ZIG_F[idx] < math.exp(-0.5 * x * x):
+                return x, counter
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _log_gamma_ge1(a: float, key: np.uint64, counter: np.uint64):
-    """log of a Gamma(a, 1) draw for a >= 1 (Marsaglia-Tsang with squeeze); returns (log x, counter)."""
+def _gamma_ge1(a: float, key: np.uint64, counter: np.uint64):
+    """A Gamma(a, 1) draw for a >= 1 (Marsaglia-Tsang with squeeze, exact); returns (x, counter)."""
     d = a - 1.0 / 3.0
     c = 1.0 / math.sqrt(9.0 * d)
     while True:
@@ -82,32 +135,36 @@ def _log_gamma_ge1(a: float, key: np.uint64, counter: np.uint64):
             continue
         v = v * v * v
         u = _uniform(key, counter)
-        counter += np.uint64(1)
+        counter += _U1
         x2 = x * x
         if u < 1.0 - 0.0331 * x2 * x2:
-            return math.log(d * v), counter
-        lv = math.log(v)
-        if math.log(u) < 0.5 * x2 + d * (1.0 - v + lv):
-            return math.log(d) + lv, counter
+            return d * v, counter
+        if math.log(u) < 0.5 * x2 + d * (1.0 - v + math.log(v)):
+            return d * v, counter
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _log_gamma(a: float, key: np.uint64, counter: np.uint64):
-    """log of a Gamma(a, 1) draw for any a > 0 (boost a < 1 by U**(1/a))."""
+    """log of a Gamma(a, 1) draw for any a > 0 (a < 1 boosted by U**(1/a), in log space)."""
     if a >= 1.0:
-        return _log_gamma_ge1(a, key, counter)
-    lg, counter = _log_gamma_ge1(a + 1.0, key, counter)
+        g, counter = _gamma_ge1(a, key, counter)
+        return math.log(g), counter
+    g, counter = _gamma_ge1(a + 1.0, key, counter)
     u = _uniform(key, counter)
-    counter += np.uint64(1)
-    return lg + math.log(u) / a, counter
+    counter += _U1
+    return math.log(g) + math.log(u) / a, counter
 
 
 @njit(cache=True, nogil=True, inline="always")
 def beta_draw(a: float, b: float, key: np.uint64) -> float:
     """One exact Beta(a, b) draw from stream ``key``, as X / (X + Y) with gamma X, Y."""
+    if a >= 1.0 and b >= 1.0:
+        x, counter = _gamma_ge1(a, key, np.uint64(0))
+        y, counter = _gamma_ge1(b, key, counter)
+        return x / (x + y)
+    # a or b < 1: gammas can underflow, so combine them in log space
     lx, counter = _log_gamma(a, key, np.uint64(0))
     ly, counter = _log_gamma(b, key, counter)
-    # X / (X + Y) = 1 / (1 + exp(ly - lx)), stable for tiny gammas (a, b < 1)
     t = ly - lx
     if t > 700.0:
         return 0.0

@@ -148,7 +148,11 @@ class ChannelModel:
         self._channel_pos = {c: i for i, c in enumerate(space.channels)}
         self._all_channels = np.ones(len(space.channels), dtype=np.uint8)
         self._offsets = space.offsets
-        self._labels = [np.array(space.labels(d), dtype=object) for d in space.dimensions]
+        self._dims = space.dimensions
+        self._labels = [np.array(space.labels(d), dtype=object) for d in self._dims]
+        self._hour_dim = self._dims.index("hour") if "hour" in self._dims else -1
+        self._wording_dim = self._dims.index("wording") if "wording" in self._dims else -1
+        self._extra_dims = [(k, self._dims.index(k)) for k in space.extra]
 
     def __repr__(self) -> str:
         fitted = f", customers={self.state_.n_customers}" if hasattr(self, "state_") else ""
@@ -298,19 +302,19 @@ class ChannelModel:
 
     def _decision(self, customer_id: Any, choice: np.ndarray, score: float, prop: float, draws: np.ndarray,
                   now_ts: pd.Timestamp, zone: str) -> Decision:
-        dims = self.space.dimensions
-        picked = {dim: (self._labels[d][choice[d]] if choice[d] >= 0 else None) for d, dim in enumerate(dims)}
-        if picked["channel"] is None:
+        if choice[0] < 0:
             return Decision(customer_id, None, None, None, None, float(prop), float("nan"), "no_allowed_channel",
                             {}, draws, self.space)
-        hour = int(choice[dims.index("hour")]) if "hour" in picked else None
-        if hour is not None:
+        labels = self._labels
+        wording = labels[self._wording_dim][choice[self._wording_dim]] if self._wording_dim >= 0 else None
+        if self._hour_dim >= 0:
+            hour: int | None = int(choice[self._hour_dim])
             send_at = pd.Timestamp(next_hour_start(now_ts.to_pydatetime(), zone, hour))
         else:
-            send_at = now_ts
-        extra = {k: picked[k] for k in self.space.extra}
-        return Decision(customer_id, picked["channel"], picked.get("wording"), hour, send_at, float(prop),
-                        float(score), None, extra, draws, self.space)
+            hour, send_at = None, now_ts
+        extra = {k: labels[d][choice[d]] for k, d in self._extra_dims}
+        return Decision(customer_id, labels[0][choice[0]], wording, hour, send_at, float(prop), float(score), None,
+                        extra, draws, self.space)
 
     def rank(self, customers: Any, now: Any = None, *, allowed_channels: Iterable[str] | None = None,
              propensity: bool = True, top_k: int | None = None) -> pd.DataFrame:
@@ -507,6 +511,8 @@ def load(path: Any, *, verify: bool = True) -> ChannelModel:
 
 
 def _now(now: Any) -> pd.Timestamp:
+    if isinstance(now, pd.Timestamp) and now.tzinfo is not None:
+        return now.tz_convert("UTC").as_unit("ns")
     if now is None:
         return pd.Timestamp(datetime.now(timezone.utc)).as_unit("ns")
     return as_utc_timestamp(now, "now").as_unit("ns")
