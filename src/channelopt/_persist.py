@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +41,33 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _fresh_sibling(target: Path, kind: str) -> Path:
+    """An unused hidden name beside ``target`` (``.NAME.tmp-PID-RANDOM``)."""
+    return target.parent / f".{target.name}.{kind}-{os.getpid()}-{secrets.token_hex(6)}"
+
+
 def write_directory(path: str | os.PathLike[str], arrays: dict[str, np.ndarray], manifest: dict[str, Any]) -> Path:
     """Write ``arrays`` and ``manifest`` to directory ``path`` atomically.
 
     Everything goes to a temporary sibling first (each file fsynced), which is
     then renamed into place; an existing directory at ``path`` is replaced only
     after the new one is complete, so a crash leaves either the old or the new
-    model, never a half-written one.
+    model, never a half-written one. (Replacing takes two renames: the old model
+    is moved to a hidden ``.<name>.old-*`` sibling, then the new one into place;
+    if the second fails the old one is moved back.)
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = os.path.join(tempfile.mkdtemp(), "m")
+    >>> _ = write_directory(d, {"x": np.arange(3)}, {"format_version": 1})
+    >>> read_directory(d)[1]["x"].tolist()
+    [0, 1, 2]
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp = _fresh_sibling(target, "tmp")
+    os.mkdir(tmp)  # honours the umask (mkdtemp would force 0700 and lock out other readers)
     try:
         entries: dict[str, Any] = {}
         for name, arr in arrays.items():
@@ -74,10 +90,14 @@ def write_directory(path: str | os.PathLike[str], arrays: dict[str, np.ndarray],
         _fsync_dir(tmp)
         old = None
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.rmdir(old)
+            old = _fresh_sibling(target, "old")
             os.rename(target, old)
-        os.rename(tmp, target)
+        try:
+            os.rename(tmp, target)
+        except BaseException:
+            if old is not None:
+                os.rename(old, target)  # put the previous model back
+            raise
         _fsync_dir(target.parent)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)

@@ -32,7 +32,9 @@ def to_utc_ns(values: Any, column: str, *, allow_null: bool, row_offset: int = 0
     else:
         if pd.api.types.is_numeric_dtype(s.dtype) and not s.isna().all():
             pos = int(np.flatnonzero(s.notna().to_numpy())[0])
-            raise ValueError(f"column {column!r}: cannot parse {s.iloc[pos]!r} in row {pos + row_offset} "
+            value = s.iloc[pos]
+            value = value.item() if isinstance(value, np.generic) else value
+            raise ValueError(f"column {column!r}: cannot parse {value!r} in row {pos + row_offset} "
                              "as a timestamp (numbers are not timestamps)")
         try:
             parsed = pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")

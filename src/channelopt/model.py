@@ -433,7 +433,7 @@ class ChannelModel:
         >>> space = ArmSpace(channels=["email", "sms"], hours=False, weekdays=False)
         >>> logs = pd.DataFrame({"customer_id": ["a"], "sent_at": ["2026-01-01"], "channel": ["sms"],
         ...                      "responded_at": ["2026-01-01 02:00"]})
-        >>> ChannelModel(space).fit(logs).explain("a")[["dimension", "arm", "responses"]].values.tolist()
+        >>> ChannelModel(space, half_life=None).fit(logs).explain("a")[["dimension", "arm", "responses"]].values.tolist()
         [['channel', 'email', 0.0], ['channel', 'sms', 1.0]]
         """
         if not 0 < level < 1:

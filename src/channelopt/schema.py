@@ -40,6 +40,8 @@ class EncodedLogs:
     event_hash: np.ndarray | None  # uint64 hash of event_id, None without the column
     zone_codes: np.ndarray  # int64 index into ``zones`` per row
     zones: list[str]  # distinct IANA zones of the chunk
+    event_id: pd.Series | None = None  # original event ids (for error messages), positional index
+    row_offset: int = 0  # position of the chunk's first row in the whole input
 
     def __len__(self) -> int:
         return int(self.sent_ns.shape[0])
@@ -54,7 +56,7 @@ def _codes(s: pd.Series, labels: tuple[str, ...], column: str, *, required: bool
         raise ValueError(f"column {column!r}: missing value in row {pos + row_offset}")
     as_str = values.astype(object).where(~null, None)
     as_str = as_str.map(lambda v: v if v is None or isinstance(v, str) else str(v))
-    codes = pd.Categorical(as_str, categories=list(labels)).codes.astype(np.int16)
+    codes = pd.Index(list(labels), dtype=object).get_indexer(as_str.to_numpy(dtype=object)).astype(np.int16)
     unknown = (codes < 0) & ~null
     if unknown.any():
         pos = int(np.flatnonzero(unknown)[0])
@@ -93,8 +95,43 @@ def _propensity(frame: pd.DataFrame, row_offset: int) -> np.ndarray:
     bad = ~np.isnan(p) & ~((p > 0.0) & (p <= 1.0))
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"column 'propensity': value {p[pos]!r} in row {pos + row_offset} is outside (0, 1]")
+        raise ValueError(f"column 'propensity': value {float(p[pos])!r} in row {pos + row_offset} is outside (0, 1]")
     return p
+
+
+def _py(value: Any) -> Any:
+    """A numpy scalar as the Python scalar it holds (so messages read ``7``, not ``np.int64(7)``)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _check_ids(ids: pd.Series, row_offset: int) -> None:
+    """Customer ids must be all strings or all whole integers: name the first row that is not."""
+    dtype = ids.dtype
+    if pd.api.types.is_float_dtype(dtype):
+        arr = ids.to_numpy(dtype=np.float64)
+        bad = np.flatnonzero(arr != np.round(arr))
+        if bad.size:
+            raise ValueError(f"column 'customer_id': id {float(arr[bad[0]])!r} in row {int(bad[0]) + row_offset} "
+                             "is not a whole number")
+        return
+    if dtype != object or pd.api.types.infer_dtype(ids, skipna=False) in ("string", "integer"):
+        return
+
+    def kind(v: Any) -> str:
+        if isinstance(v, str):
+            return "a string"
+        if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+            return "an integer"
+        return f"a {type(v).__name__}"
+
+    kinds = ids.map(kind).to_numpy()
+    if kinds[0] not in ("a string", "an integer"):
+        pos = 0
+    else:
+        pos = int(np.flatnonzero(kinds != kinds[0])[0])
+    first = "" if pos == 0 else f" after {kinds[0].split()[-1]} ids"
+    raise ValueError(f"column 'customer_id': ids must be all strings or all integers; found {_py(ids.iloc[pos])!r} "
+                     f"({kinds[pos]}) in row {pos + row_offset}{first}")
 
 
 def _event_hash(frame: pd.DataFrame, row_offset: int) -> np.ndarray | None:
@@ -106,7 +143,7 @@ def _event_hash(frame: pd.DataFrame, row_offset: int) -> np.ndarray | None:
         rows = np.flatnonzero(dup)
         first = s.iloc[rows[0]]
         same = rows[(s.iloc[rows] == first).to_numpy()]
-        raise ValueError(f"column 'event_id': duplicate value {first!r} in rows {same[0] + row_offset} "
+        raise ValueError(f"column 'event_id': duplicate value {_py(first)!r} in rows {same[0] + row_offset} "
                          f"and {same[1] + row_offset}")
     if s.isna().any():
         pos = int(np.flatnonzero(s.isna().to_numpy())[0])
@@ -150,6 +187,7 @@ def encode_logs(frame: pd.DataFrame, space: ArmSpace, default_tz: str, *, row_of
     if ids.isna().any():
         pos = int(np.flatnonzero(ids.isna().to_numpy())[0])
         raise ValueError(f"column 'customer_id': missing id in row {pos + row_offset}")
+    _check_ids(ids, row_offset)
     sent = to_utc_ns(frame["sent_at"], "sent_at", allow_null=False, row_offset=row_offset)
     responded = to_utc_ns(frame["responded_at"], "responded_at", allow_null=True, row_offset=row_offset)
     early = (responded != NAT) & (responded < sent)
@@ -186,4 +224,6 @@ def encode_logs(frame: pd.DataFrame, space: ArmSpace, default_tz: str, *, row_of
         event_hash=_event_hash(frame, row_offset),
         zone_codes=codes,
         zones=zones,
+        event_id=frame["event_id"].reset_index(drop=True) if "event_id" in frame.columns else None,
+        row_offset=row_offset,
     )

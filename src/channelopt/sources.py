@@ -17,7 +17,7 @@ __all__ = ["iter_frames", "resolve_paths", "read_table"]
 DEFAULT_CHUNK_ROWS = 1_000_000
 
 
-def resolve_paths(source: str | os.PathLike[str]) -> list[Path]:
+def resolve_paths(source: str | os.PathLike[str], name: str = "logs") -> list[Path]:
     """Files named by a path, a directory (its ``*.parquet``/``*.csv``) or a glob, sorted."""
     text = os.fspath(source)
     p = Path(text)
@@ -28,10 +28,10 @@ def resolve_paths(source: str | os.PathLike[str]) -> list[Path]:
     else:
         files = [p] if p.exists() else []
     if not files:
-        raise ValueError(f"logs: no Parquet or CSV file at {text!r}")
+        raise ValueError(f"{name}: no Parquet or CSV file at {text!r}")
     for f in files:
         if not _kind(f):
-            raise ValueError(f"logs: {str(f)!r} is neither Parquet (.parquet) nor CSV (.csv, .csv.gz)")
+            raise ValueError(f"{name}: {str(f)!r} is neither Parquet (.parquet) nor CSV (.csv, .csv.gz)")
     return files
 
 
@@ -44,12 +44,12 @@ def _kind(path: Path) -> str | None:
     return None
 
 
-def _iter_file(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _iter_file(path: Path, chunk_rows: int, name: str) -> Iterator[pd.DataFrame]:
     if _kind(path) == "parquet":
         try:
             pf = pq.ParquetFile(path)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise ValueError(f"logs: cannot read Parquet file {str(path)!r} ({exc})") from None
+            raise ValueError(f"{name}: cannot read Parquet file {str(path)!r} ({exc})") from None
         for batch in pf.iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
     else:
@@ -59,7 +59,7 @@ def _iter_file(path: Path, chunk_rows: int) -> Iterator[pd.DataFrame]:
         try:
             reader = pacsv.open_csv(path, read_options=read, convert_options=opts)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise ValueError(f"logs: cannot read CSV file {str(path)!r} ({exc})") from None
+            raise ValueError(f"{name}: cannot read CSV file {str(path)!r} ({exc})") from None
         for batch in reader:
             yield batch.to_pandas()
 
@@ -83,8 +83,8 @@ def iter_frames(source: Any, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, name: str 
         yield source
         return
     if isinstance(source, (str, os.PathLike)):
-        for path in resolve_paths(source):
-            yield from _iter_file(path, chunk_rows)
+        for path in resolve_paths(source, name):
+            yield from _iter_file(path, chunk_rows, name)
         return
     if isinstance(source, Iterable):
         for k, frame in enumerate(source):

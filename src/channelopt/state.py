@@ -181,7 +181,7 @@ class Ingestion:
                              f"({_fmt(store.watermark_ns)}), got {_fmt(as_of_ns)}")
         self._held: list[EncodedLogs] = []
         self._latest = int(NAT)
-        self._events: list[np.ndarray] = []
+        self._events = np.zeros(0, dtype=np.uint64)  # sorted hashes of the event_ids seen so far
         self._started = False
         self.counts = {"rows": 0, "counted": 0, "responses": 0, "pending": 0, "before_watermark": 0,
                        "after_as_of": 0}
@@ -214,12 +214,29 @@ class Ingestion:
         """Take one validated chunk."""
         self.counts["rows"] += len(enc)
         if enc.event_hash is not None:
-            self._events.append(enc.event_hash)
+            self._check_events(enc)
         if self.as_of_ns is None:
             self._held.append(enc)
             self._latest = max(self._latest, int(enc.sent_ns.max()), int(enc.responded_ns.max()))
         else:
             self._process(enc, self.as_of_ns)
+
+    def _check_events(self, enc: EncodedLogs) -> None:
+        """Raise on an event_id already seen in an earlier chunk of this ingestion (duplicates
+        inside one chunk are caught by the schema); keep the seen hashes sorted."""
+        h = enc.event_hash
+        seen = self._events
+        if seen.size:
+            pos = np.minimum(np.searchsorted(seen, h), seen.size - 1)
+            dup = np.flatnonzero(seen[pos] == h)
+            if dup.size:
+                i = int(dup[0])
+                value = enc.event_id.iloc[i] if enc.event_id is not None else h[i]
+                value = value.item() if isinstance(value, np.generic) else value
+                raise ValueError(f"column 'event_id': duplicate value {value!r} in row {i + enc.row_offset} "
+                                 "(the same event_id appears in an earlier chunk)")
+        # two sorted runs: the stable sort merges them in linear time
+        self._events = np.sort(np.concatenate([seen, np.sort(h)]), kind="stable")
 
     def _process(self, enc: EncodedLogs, t: int) -> None:
         if not self._started:
@@ -281,6 +298,9 @@ class Ingestion:
         pick = order[last]
         r, t = rows[pick], sent[pick]
         newer = t > self.last_sent[r]
+        tie = np.flatnonzero(t == self.last_sent[r])
+        if tie.size:  # same instant seen in an earlier chunk: the larger zone name wins, as within a chunk
+            newer[tie] = [str(names[codes[pick[i]]]) > self.zones[self.zone[r[i]]] for i in tie]
         if not newer.any():
             return
         r, t, zc = r[newer], t[newer], codes[pick][newer]
@@ -297,12 +317,6 @@ class Ingestion:
 
     def finish(self) -> PosteriorStore:
         """Check cross-chunk constraints, fit the prior and return the new store."""
-        if self._events:
-            hashes = np.concatenate(self._events)
-            uniq, counts = np.unique(hashes, return_counts=True)
-            if (counts > 1).any():
-                raise ValueError("column 'event_id': the same event_id appears in more than one chunk "
-                                 f"({int((counts > 1).sum())} duplicated ids)")
         t = self.as_of_ns
         if t is None:
             if self.base.watermark_ns != NAT and self._latest < self.base.watermark_ns:

@@ -1,0 +1,78 @@
+"""Shared fixtures: a small arm space, a deterministic response-log generator, a fitted model.
+
+Shapes are kept small so the numba kernels compile once (they are cached on disk)
+and every test runs in milliseconds; the fitted model is session-scoped.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import channelopt as co
+
+#: A Monday, in UTC: the start of every generated log.
+T0 = pd.Timestamp("2026-03-02 09:00", tz="UTC")
+CHANNELS = ("email", "sms", "push")
+WORDINGS = ("plain", "urgent")
+ZONES = ("UTC", "Europe/Paris", "America/New_York")
+
+
+def make_logs(n_customers: int = 20, n_sends: int = 200, *, seed: int = 0, start: pd.Timestamp = T0,
+              days: float = 30.0, int_ids: bool = False, with_tz: bool = True, with_event_id: bool = True,
+              reply_rate: float = 0.3, negative_rate: float = 0.02) -> pd.DataFrame:
+    """A deterministic response log: one row per send, sorted by ``sent_at``.
+
+    Every customer has a fixed zone; replies come 10 minutes to 100 hours after
+    the send (some of them after a 72 h window); a few sends are negative.
+    """
+    rng = np.random.default_rng(seed)
+    cust = rng.integers(0, n_customers, size=n_sends)
+    sent = start + pd.to_timedelta(np.sort(rng.uniform(0, days * 86400, size=n_sends)).round(), unit="s")
+    replied = rng.random(n_sends) < reply_rate
+    delay = pd.to_timedelta(rng.uniform(600, 100 * 3600, size=n_sends).round(), unit="s")
+    responded = pd.Series(sent + delay).where(replied, pd.NaT)
+    negative = rng.random(n_sends) < negative_rate
+    ids = cust.astype(np.int64) + 1000 if int_ids else np.array([f"c-{c:03d}" for c in cust], dtype=object)
+    frame = pd.DataFrame({
+        "customer_id": ids,
+        "sent_at": sent,
+        "channel": np.array(CHANNELS)[rng.integers(0, len(CHANNELS), size=n_sends)],
+        "wording": np.array(WORDINGS)[rng.integers(0, len(WORDINGS), size=n_sends)],
+        "responded_at": responded,
+        "unsubscribed": negative & (rng.random(n_sends) < 0.5),
+    })
+    frame["complained"] = negative & ~frame["unsubscribed"].to_numpy()
+    if with_tz:
+        frame["tz"] = np.array(ZONES)[cust % len(ZONES)]
+    if with_event_id:
+        frame["event_id"] = [f"e-{seed}-{i}" for i in range(n_sends)]
+    return frame
+
+
+@pytest.fixture(scope="session")
+def space() -> co.ArmSpace:
+    """Three channels, two wordings, local hour and weekday: 36 arms."""
+    return co.ArmSpace(channels=list(CHANNELS), wordings=list(WORDINGS))
+
+
+@pytest.fixture(scope="session")
+def log_factory() -> Callable[..., pd.DataFrame]:
+    """The :func:`make_logs` generator (call it with a seed)."""
+    return make_logs
+
+
+@pytest.fixture(scope="session")
+def logs() -> pd.DataFrame:
+    """A fixed small log (20 customers, 200 sends over 30 days)."""
+    return make_logs(seed=1)
+
+
+@pytest.fixture(scope="session")
+def fitted_model(space: co.ArmSpace, logs: pd.DataFrame) -> co.ChannelModel:
+    """A model fitted on :func:`logs` as of 35 days after T0 (do not mutate it)."""
+    return co.ChannelModel(space, response_window="72h", half_life="30D", seed=7).fit(
+        logs, as_of=T0 + pd.Timedelta(days=35))

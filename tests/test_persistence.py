@@ -1,0 +1,287 @@
+"""Saving and loading a model: a directory of checksummed .npy arrays plus manifest.json,
+written atomically, memory-mapped on load, never pickled."""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import channelopt as co
+
+NOW = pd.Timestamp("2026-04-08 07:30", tz="UTC")
+SRC = Path(co.__file__).resolve().parent
+
+
+def known_ids(model: co.ChannelModel) -> list:
+    return list(model.state_.index.ids())
+
+
+def assert_same_model(a: co.ChannelModel, b: co.ChannelModel) -> None:
+    """Identical arrays, configuration and decisions (choose_channel, rank, explain) at NOW."""
+    assert a.space == b.space and a.config == b.config
+    assert a.state_.watermark_ns == b.state_.watermark_ns and a.as_of_ == b.as_of_
+    assert a.state_.zones == b.state_.zones and a.state_.index.kind == b.state_.index.kind
+    for name, arr in a.state_.arrays().items():
+        other = b.state_.arrays()[name]
+        assert other.dtype == arr.dtype and other.shape == arr.shape, name
+        np.testing.assert_array_equal(other, arr, err_msg=name)
+    ids = known_ids(a)[:8] + (["nobody", "c-999"] if a.state_.index.kind == "str" else [-5, 10**12])
+    for cid in ids:
+        da, db = a.choose_channel(cid, now=NOW), b.choose_channel(cid, now=NOW)
+        assert da == db
+        np.testing.assert_array_equal(da.draws, db.draws)
+        assert a.choose_channel(cid, now=NOW, exclude=[da.channel]) == b.choose_channel(cid, now=NOW,
+                                                                                         exclude=[da.channel])
+    pd.testing.assert_frame_equal(a.rank(ids, now=NOW), b.rank(ids, now=NOW))
+    pd.testing.assert_frame_equal(a.explain(ids[0]), b.explain(ids[0]))
+
+
+def is_memory_mapped(arr: np.ndarray) -> bool:
+    base = arr
+    while base is not None:
+        if isinstance(base, (np.memmap, mmap.mmap)):
+            return True
+        base = getattr(base, "base", None)
+    return False
+
+
+def leftovers(parent: Path, name: str) -> list[str]:
+    return sorted(p.name for p in parent.iterdir() if p.name.startswith(f".{name}."))
+
+
+# -- round trip --------------------------------------------------------------------------------
+
+
+def test_round_trip_gives_identical_decisions_and_arrays(fitted_model, tmp_path):
+    path = tmp_path / "models" / "2026-04-08"
+    fitted_model.save(path)
+    assert sorted(p.name for p in path.iterdir()) == sorted(
+        ["manifest.json"] + [f"{name}.npy" for name in fitted_model.state_.arrays()])
+    loaded = co.load(path)
+    assert isinstance(loaded, co.ChannelModel)
+    assert_same_model(fitted_model, loaded)
+    assert loaded.last_fit_ == fitted_model.last_fit_
+    assert_same_model(fitted_model, co.ChannelModel.load(str(path), verify=False))
+
+
+def test_round_trip_with_int_ids_and_extra_dimension(tmp_path, log_factory):
+    space = co.ArmSpace(channels=["email", "sms", "push"], wordings=["plain", "urgent"], weekdays=False,
+                        extra={"tone": ["warm", "dry"]})
+    logs = log_factory(n_customers=12, n_sends=80, seed=5, int_ids=True)
+    logs["tone"] = np.where(np.arange(len(logs)) % 3 == 0, "warm", "dry")
+    model = co.ChannelModel(space, response_window="48h", half_life=None, seed=3, default_tz="Europe/Paris",
+                            propensity_draws=64).fit(logs)
+    model.save(tmp_path / "m")
+    loaded = co.load(tmp_path / "m")
+    assert loaded.config.half_life is None and loaded.config.default_tz == "Europe/Paris"
+    assert_same_model(model, loaded)
+
+
+def test_model_with_no_customers_round_trips(space, tmp_path, log_factory):
+    logs = log_factory(n_customers=3, n_sends=10, seed=6)
+    model = co.ChannelModel(space).fit(logs, as_of=logs["sent_at"].min() - pd.Timedelta(days=1))
+    assert model.state_.n_customers == 0
+    model.save(tmp_path / "empty")
+    loaded = co.load(tmp_path / "empty")
+    assert loaded.state_.n_customers == 0
+    assert loaded.choose_channel("anyone", now=NOW) == model.choose_channel("anyone", now=NOW)
+
+
+def test_load_memory_maps_read_only_arrays(fitted_model, tmp_path):
+    fitted_model.save(tmp_path / "m")
+    loaded = co.load(tmp_path / "m")
+    arrays = loaded.state_.arrays()
+    assert arrays["sends"].shape[0] > 0
+    for name, arr in arrays.items():
+        if arr.size:
+            assert is_memory_mapped(arr), name
+            assert not arr.flags.writeable, name
+    with pytest.raises(ValueError, match="read-only"):
+        loaded.state_.sends[0, 0] = 1.0
+
+
+def test_loaded_model_keeps_learning_like_the_original(space, fitted_model, tmp_path, log_factory):
+    fitted_model.save(tmp_path / "m")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()}
+    more = log_factory(n_customers=25, n_sends=60, seed=8, start=fitted_model.as_of_ - pd.Timedelta(days=3), days=6)
+    as_of = fitted_model.as_of_ + pd.Timedelta(days=7)
+    loaded = co.load(tmp_path / "m").partial_fit(more, as_of=as_of)
+    twin = co.ChannelModel(space, response_window="72h", half_life="30D", seed=7)
+    twin.state_, twin.as_of_ = fitted_model.state_, fitted_model.as_of_
+    twin.partial_fit(more, as_of=as_of)
+    assert_same_model(twin, loaded)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()} == before  # files untouched
+
+
+# -- corruption and bad directories ------------------------------------------------------------
+
+
+def test_corrupt_byte_is_a_checksum_mismatch(fitted_model, tmp_path):
+    fitted_model.save(tmp_path / "m")
+    file = tmp_path / "m" / "sends.npy"
+    data = bytearray(file.read_bytes())
+    data[-5] ^= 0x01
+    file.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"sends\.npy: checksum mismatch"):
+        co.load(tmp_path / "m")
+
+
+def test_truncated_file_is_a_checksum_mismatch(fitted_model, tmp_path):
+    fitted_model.save(tmp_path / "m")
+    file = tmp_path / "m" / "id_data.npy"
+    file.write_bytes(file.read_bytes()[:-3])
+    with pytest.raises(ValueError, match=r"id_data\.npy: checksum mismatch"):
+        co.load(tmp_path / "m")
+
+
+def rewrite_manifest(path: Path, **changes) -> None:
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest.update(changes)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_wrong_format_version(fitted_model, tmp_path):
+    fitted_model.save(tmp_path / "m")
+    rewrite_manifest(tmp_path / "m", format_version=99)
+    with pytest.raises(ValueError, match=re.escape("model format version 99 is not supported (this channelopt "
+                                                   "reads version 1)")):
+        co.load(tmp_path / "m")
+
+
+def test_not_a_channelopt_directory(fitted_model, tmp_path):
+    fitted_model.save(tmp_path / "m")
+    rewrite_manifest(tmp_path / "m", format="something-else")
+    with pytest.raises(ValueError, match=re.escape("not a channelopt model (format 'something-else')")):
+        co.load(tmp_path / "m")
+
+
+def test_missing_array_file(fitted_model, tmp_path):
+    fitted_model.save(tmp_path / "m")
+    (tmp_path / "m" / "responses.npy").unlink()
+    with pytest.raises(ValueError, match=re.escape("array file 'responses.npy' is missing")):
+        co.load(tmp_path / "m")
+
+
+def test_missing_or_corrupt_manifest(fitted_model, tmp_path):
+    with pytest.raises(ValueError, match=re.escape("not a saved model (no manifest.json)")):
+        co.load(tmp_path / "nothing-here")
+    fitted_model.save(tmp_path / "m")
+    (tmp_path / "m" / "manifest.json").write_text("{not json")
+    with pytest.raises(ValueError, match="manifest.json: corrupt manifest"):
+        co.load(tmp_path / "m")
+
+
+def test_manifest_shape_disagreeing_with_the_file(fitted_model, tmp_path):
+    fitted_model.save(tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    manifest["arrays"]["zone"]["shape"] = [manifest["arrays"]["zone"]["shape"][0] + 1]
+    (tmp_path / "m" / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"zone\.npy: expected"):
+        co.load(tmp_path / "m")
+
+
+# -- atomic writes -----------------------------------------------------------------------------
+
+
+def test_saving_over_an_existing_model_replaces_it(space, fitted_model, tmp_path, log_factory):
+    path = tmp_path / "m"
+    fitted_model.save(path)
+    other = co.ChannelModel(space, seed=99).fit(log_factory(n_customers=4, n_sends=20, seed=9))
+    other.save(path)
+    assert_same_model(other, co.load(path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # no temporary or old directories left
+
+
+def test_crash_while_writing_arrays_keeps_the_old_model(space, fitted_model, tmp_path, log_factory, monkeypatch):
+    path = tmp_path / "m"
+    fitted_model.save(path)
+    other = co.ChannelModel(space, seed=99).fit(log_factory(n_customers=4, n_sends=20, seed=9))
+    real_save = np.save
+    calls = {"n": 0}
+
+    def failing_save(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(np, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        other.save(path)
+    monkeypatch.undo()
+    assert calls["n"] == 3
+    assert_same_model(fitted_model, co.load(path))
+    assert leftovers(tmp_path, "m") == []
+
+
+def test_crash_while_renaming_keeps_the_old_model(space, fitted_model, tmp_path, log_factory, monkeypatch):
+    path = tmp_path / "m"
+    fitted_model.save(path)
+    other = co.ChannelModel(space, seed=99).fit(log_factory(n_customers=4, n_sends=20, seed=9))
+    real_rename = os.rename
+
+    def failing_rename(src, dst, *args, **kwargs):
+        if Path(src).name.startswith(".m.tmp-"):  # moving the finished new model into place
+            raise OSError("power cut")
+        return real_rename(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "rename", failing_rename)
+    with pytest.raises(OSError, match="power cut"):
+        other.save(path)
+    monkeypatch.undo()
+    assert_same_model(fitted_model, co.load(path))
+    assert leftovers(tmp_path, "m") == []
+
+
+def test_crash_on_a_first_save_leaves_nothing(fitted_model, tmp_path, monkeypatch):
+    def failing_dump(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(json, "dump", failing_dump)
+    with pytest.raises(OSError, match="disk full"):
+        fitted_model.save(tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- no pickle ---------------------------------------------------------------------------------
+
+
+PICKLE_PATTERNS = [
+    re.compile(r"^\s*(import|from)\s+(c?pickle|cloudpickle|dill|shelve|marshal)\b", re.M | re.I),
+    re.compile(r"\b(c?pickle|cloudpickle|dill|marshal)\s*\.\s*(dumps?|loads?|Pickler|Unpickler)\b", re.I),
+    re.compile(r"\bjoblib\s*\.\s*(dump|load)\b|from\s+joblib\s+import\s+[^\n]*\b(dump|load)\b"),
+    re.compile(r"allow_pickle\s*=\s*True"),
+    re.compile(r"\.to_pickle\(|read_pickle\("),
+]
+
+
+def test_no_pickle_anywhere_in_the_package():
+    files = sorted(SRC.rglob("*.py"))
+    assert len(files) >= 10 and SRC.name == "channelopt"
+    offending = [f"{f.relative_to(SRC)}: {m.group(0).strip()}" for f in files for pattern in PICKLE_PATTERNS
+                 for m in pattern.finditer(f.read_text(encoding="utf-8"))]
+    assert offending == []
+
+
+def test_pickle_patterns_do_catch_pickle():
+    # the scanner above must not be vacuous
+    for line in ["import pickle", "from cPickle import loads", "joblib.dump(model, path)",
+                 "np.load(f, allow_pickle=True)", "frame.to_pickle(path)", "x = pickle.loads(b)"]:
+        assert any(p.search(line) for p in PICKLE_PATTERNS), line
+    for line in ["np.save(fh, arr, allow_pickle=False)", "# Never pickle.", "from joblib import Parallel"]:
+        assert not any(p.search(line) for p in PICKLE_PATTERNS), line
+
+
+def test_object_arrays_are_refused(tmp_path):
+    from channelopt._persist import write_directory
+
+    with pytest.raises(TypeError, match=re.escape("refusing to save object array 'ids' (no pickle)")):
+        write_directory(tmp_path / "m", {"ids": np.array(["a", None], dtype=object)}, {"format_version": 1})
+    assert list(tmp_path.iterdir()) == []
