@@ -284,7 +284,8 @@ def decide_one(r, cust_hash, sends, responses, prior_a, prior_b, dim_offsets, ma
     """Thompson decision of one customer: argmax of one draw per arm in every dimension.
 
     Writes the chosen arm index (within its dimension, -1 when every channel is
-    masked) to ``choice[d]`` and every draw to ``draws``; returns
+    masked) to ``choice[d]`` and, when ``draws`` has room for every arm, every
+    draw to ``draws`` (pass a 0-length array to skip that); returns
     ``(score, propensity)`` where score is the chosen channel's draw and the
     propensity is the Monte Carlo probability that Thompson sampling picks the
     chosen channel among the allowed ones, ``(wins + 1) / (n_prop + 1)`` counting
@@ -292,17 +293,20 @@ def decide_one(r, cust_hash, sends, responses, prior_a, prior_b, dim_offsets, ma
     """
     key = draw_key(seed, round_, cust_hash)
     n_dims = dim_offsets.shape[0] - 1
+    keep = draws.shape[0] > 0
     score = np.nan
     for d in range(n_dims):
         best = -1
         best_v = -1.0
         for j in range(dim_offsets[d], dim_offsets[d + 1]):
             if d == 0 and mask[j] == 0:
-                draws[j] = np.nan
+                if keep:
+                    draws[j] = np.nan
                 continue
             a, b = _posterior(r, j, sends, responses, prior_a, prior_b)
             v = beta_draw(a, b, arm_key(key, np.uint64(j)))
-            draws[j] = v
+            if keep:
+                draws[j] = v
             if v > best_v:
                 best_v = v
                 best = j
@@ -341,12 +345,11 @@ def decide_many(rows, cust_hash, sends, responses, prior_a, prior_b, dim_offsets
     ``masks`` has one row per customer or a single row shared by all.
     """
     n = rows.shape[0]
-    n_arms = dim_offsets[dim_offsets.shape[0] - 1]
     shared = masks.shape[0] == 1
+    no_draws = np.empty(0, dtype=np.float64)
     for i in prange(n):
-        draws = np.empty(n_arms, dtype=np.float64)
         m = masks[0] if shared else masks[i]
         s, p = decide_one(rows[i], cust_hash[i], sends, responses, prior_a, prior_b, dim_offsets, m,
-                          seed, round_, n_prop, choice[i], draws)
+                          seed, round_, n_prop, choice[i], no_draws)
         score[i] = s
         propensity[i] = p
