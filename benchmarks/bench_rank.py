@@ -1,0 +1,170 @@
+"""Batch Thompson ranking: ``ChannelModel.rank`` vs vectorised numpy ``rng.beta`` + argmax.
+
+A fitted state of N customers (default 1,000,000) over 6 channels, 8 wordings and
+24 local hours (38 arms) is built directly as a ``PosteriorStore`` (no log to fit):
+sends ~ Poisson(3) per arm, responses ~ Binomial(sends, p), p ~ Beta(1, 15), prior
+Beta(1, 15). Timed, best of ``--repeats`` after a warm-up on a tiny model:
+
+* baseline: ``rng.beta(alpha, beta)`` over the (N, 38) posterior arrays plus an argmax
+  per dimension (numpy, one thread; no id lookup, no output table: a lower bound);
+* ``model.rank(customers, now=..., propensity=False)`` and ``propensity=True`` (the
+  default, M = ``propensity_draws`` Monte Carlo rounds over the channels);
+* the breakdown of ``rank``: id encoding + lookup, and the numba kernel alone;
+* ``--chunked-n`` customers (default 10,000,000) ranked in chunks of ``--chunk``
+  (skipped with ``--quick``).
+
+Run: ``python benchmarks/bench_rank.py [--quick] [--n 1000000]``.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+
+import numpy as np
+import pandas as pd
+
+import _common as C
+from channelopt import _kernels as K
+
+NAME = "bench_rank"
+
+
+def numpy_rank(store, offsets: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """What a data scientist writes: posterior arrays, ``rng.beta``, argmax per dimension."""
+    alpha = store.prior_alpha + store.responses
+    beta = store.prior_beta + np.maximum(store.sends - store.responses, 0)
+    draws = rng.beta(alpha, beta)
+    choice = np.stack([draws[:, lo:hi].argmax(axis=1) for lo, hi in zip(offsets[:-1], offsets[1:])], axis=1)
+    return choice, draws[:, offsets[0]:offsets[1]].max(axis=1)
+
+
+def kernel_rank(model, rows: np.ndarray, hashes: np.ndarray, n_prop: int) -> np.ndarray:
+    """The numba kernel alone, called as ``ChannelModel.rank`` calls it."""
+    st = model.state_
+    offsets = model.space.offsets
+    n, n_dims = rows.shape[0], offsets.shape[0] - 1
+    choice = np.empty((n, n_dims), dtype=np.int64)
+    score, prop = np.empty(n), np.empty(n)
+    mask = np.ones((1, len(model.space.channels)), dtype=np.uint8)
+    K.decide_many(rows, hashes, st.sends, st.responses, st.prior_alpha, st.prior_beta, offsets, mask,
+                  np.uint64(model.config.seed), np.uint64(C.NOW.value // 1_000_000_000), n_prop, choice, score, prop)
+    return choice
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = C.base_parser(__doc__.splitlines()[0])
+    p.add_argument("--n", type=int, default=1_000_000, help="customers in the main comparison")
+    p.add_argument("--chunked-n", type=int, default=10_000_000, help="customers of the chunked run")
+    p.add_argument("--chunk", type=int, default=1_000_000, help="chunk size of the chunked run")
+    p.add_argument("--chunked-repeats", type=int, default=1, help="repeats of the (long) chunked run")
+    args = p.parse_args(argv)
+    n = 2_000 if args.quick else args.n
+    space = C.bench_space()
+    n_arms = space.n_arms
+    info = C.machine_info()
+    C.print_machine(info, f"{NAME}: rank {n:,} customers x {n_arms} arms (6 channels, 8 wordings, 24 hours)")
+
+    # -- warm-up on a tiny model: first call = JIT compile or cache load -------------
+    tiny = C.make_model(space, C.make_store(space, 200, seed=args.seed + 1))
+    tiny_customers = pd.DataFrame({"customer_id": tiny.state_.index.ids()})
+    t_first, _ = C.timed(lambda: tiny.rank(tiny_customers, now=C.NOW, propensity=True))
+    jit = C.jit_status(K.decide_many, K.hash_many, K.lookup_many)
+    tiny.rank(tiny_customers, now=C.NOW, propensity=False)
+    numpy_rank(tiny.state_, space.offsets, np.random.default_rng(0))
+
+    # -- the N-customer state ----------------------------------------------------------
+    t_build, store = C.timed(lambda: C.make_store(space, n, seed=args.seed))
+    C.progress(f"state of {n:,} customers built in {t_build:.1f} s")
+    model = C.make_model(space, store)
+    m_prop = model.config.propensity_draws
+    customers = pd.DataFrame({"customer_id": store.index.ids()})
+    draws = n * n_arms
+    rng = np.random.default_rng(args.seed)
+
+    t_np, (np_choice, _) = C.best_of(lambda: numpy_rank(store, space.offsets, rng), args.repeats)
+    C.progress(f"numpy baseline: {t_np:.3f} s")
+    t_off, out_off = C.best_of(lambda: model.rank(customers, now=C.NOW, propensity=False), args.repeats)
+    C.progress(f"rank propensity=False: {t_off:.3f} s")
+    t_on, out_on = C.best_of(lambda: model.rank(customers, now=C.NOW, propensity=True), args.repeats)
+    C.progress(f"rank propensity=True: {t_on:.3f} s")
+
+    # breakdown of rank: id encoding + lookup, then the kernel alone
+    ids = customers["customer_id"]
+    t_lookup, (rows, hashes) = C.best_of(lambda: store.index.rows_of(ids), args.repeats)
+    notes: list[str] = []
+    try:
+        t_k_off, _ = C.best_of(lambda: kernel_rank(model, rows, hashes, 0), args.repeats)
+        t_k_on, _ = C.best_of(lambda: kernel_rank(model, rows, hashes, m_prop), args.repeats)
+    except Exception as exc:  # the internal kernel signature changed: report, do not fail
+        t_k_off = t_k_on = float("nan")
+        notes.append(f"kernel-only rows skipped: {type(exc).__name__}: {exc}")
+
+    table = C.Table(["case", "customers", "seconds", "arm-draws/s", "speedup vs numpy", "x prop=False"])
+    table.add("numpy rng.beta + argmax (baseline)", n, t_np, draws / t_np, 1.0, None)
+    table.add("rank propensity=False", n, t_off, draws / t_off, C.ratio(t_np, t_off), 1.0)
+    table.add(f"rank propensity=True (M={m_prop})", n, t_on, draws / t_on, C.ratio(t_np, t_on),
+              C.ratio(t_on, t_off))
+    table.add("  of which: id encode + lookup", n, t_lookup, None, None, None)
+    table.add("  of which: kernel, propensity=False", n, t_k_off, draws / t_k_off, C.ratio(t_np, t_k_off), 1.0)
+    table.add(f"  of which: kernel, propensity=True", n, t_k_on, draws / t_k_on, C.ratio(t_np, t_k_on),
+              C.ratio(t_k_on, t_k_off))
+    table.add("first call, 200 customers (JIT/cache)", 200, t_first, None, None, None)
+
+    # sanity: both pick channels with the same frequencies (same posteriors, exact draws)
+    share_np = np.bincount(np_choice[:, 0], minlength=len(space.channels)) / n
+    codes = out_off["channel"].cat.codes.to_numpy()
+    share_co = np.bincount(codes[codes >= 0], minlength=len(space.channels)) / n
+    notes.append(f"channel pick shares, max |channelopt - numpy| = {np.abs(share_np - share_co).max():.4f} "
+                 f"(N={n:,}; sampling noise ~{2 / np.sqrt(n):.4f})")
+    notes.append(f"arm-draws = customers x {n_arms} decision draws; propensity=True adds M x 6 channel draws "
+                 f"per customer (M={m_prop})")
+    notes.append(f"first call: {jit}; state built in {t_build:.1f} s (not timed)")
+    del out_off, out_on, np_choice, rows, hashes
+
+    chunk_table = None
+    if not args.quick and args.chunked_n > 0:
+        del model, store, customers
+        gc.collect()
+        big_n, chunk = args.chunked_n, args.chunk
+        t_big, big_store = C.timed(lambda: C.make_store(space, big_n, seed=args.seed + 2))
+        big = C.make_model(space, big_store)
+        big_customers = pd.DataFrame({"customer_id": big_store.index.ids()})
+        notes.append(f"chunked state: {big_n:,} customers built in {t_big:.1f} s; "
+                     f"{(big_store.sends.nbytes + big_store.responses.nbytes) / 2**30:.2f} GiB of statistics")
+
+        def chunked(prop: bool) -> int:
+            rows_out = 0
+            for start in range(0, big_n, chunk):
+                part = big.rank(big_customers.iloc[start:start + chunk], now=C.NOW, propensity=prop)
+                rows_out += len(part)
+            return rows_out
+
+        chunk_table = C.Table(["case", "customers", "chunk", "seconds", "arm-draws/s", "x scaled main run"])
+        for prop, t_ref in ((False, t_off), (True, t_on)):
+            t, rows_out = C.best_of(lambda: chunked(prop), args.chunked_repeats)
+            assert rows_out == big_n
+            C.progress(f"chunked {big_n:,}, propensity={prop}: {t:.1f} s")
+            chunk_table.add(f"rank chunked, propensity={prop}", big_n, chunk, t, big_n * n_arms / t,
+                            C.ratio(t, t_ref * big_n / n))
+
+    print()
+    table.print()
+    if chunk_table is not None:
+        print()
+        chunk_table.print()
+    print()
+    for line in notes:
+        print(f"# {line}")
+    tables = {"rank": table}
+    if chunk_table is not None:
+        tables["chunked"] = chunk_table
+    C.write_json(C.json_path(NAME, args), NAME, info,
+                 {"n": n, "n_arms": n_arms, "repeats": args.repeats, "propensity_draws": m_prop,
+                  "chunked_n": None if chunk_table is None else args.chunked_n, "chunk": args.chunk,
+                  "now": str(C.NOW)}, tables, notes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
