@@ -117,13 +117,41 @@ def next_hour_start(now: datetime, zone: str, hour: int) -> datetime:
     return max(start, now)
 
 
-def send_at_table(now: datetime, zones: list[str]) -> np.ndarray:
-    """UTC ns of :func:`next_hour_start` for every (zone, hour): shape ``(len(zones), 24)``."""
+def send_at_table(now_ns: int, zones: list[str]) -> np.ndarray:
+    """UTC ns of :func:`next_hour_start` at ``now_ns`` for every (zone, hour): shape ``(len(zones), 24)``."""
     out = np.empty((len(zones), 24), dtype=np.int64)
     for z, zone in enumerate(zones):
         for h in range(24):
-            out[z, h] = _to_ns(next_hour_start(now, zone, h))
+            out[z, h] = next_hour_start_ns(now_ns, zone, h)
     return out
+
+
+_SLOT_NS = 15 * 60 * NS_PER_S  # every zone offset and DST change falls on a quarter hour
+
+
+def next_hour_start_ns(now_ns: int, zone: str, hour: int) -> int:
+    """:func:`next_hour_start` on int64 UTC ns, from a per-(zone, quarter hour) cache.
+
+    Within one quarter hour of UTC the local hour and the next start of every
+    other local hour do not change, so the answer is a table look-up.
+
+    Examples
+    --------
+    >>> now = datetime(2026, 3, 28, 12, 0, tzinfo=timezone.utc)
+    >>> next_hour_start_ns(_to_ns(now), "Europe/Paris", 9) == _to_ns(next_hour_start(now, "Europe/Paris", 9))
+    True
+    """
+    local_hour, starts = _hour_starts(zone, now_ns // _SLOT_NS)
+    if hour == local_hour:
+        return now_ns
+    return max(starts[hour], now_ns)
+
+
+@functools.lru_cache(maxsize=8192)
+def _hour_starts(zone: str, slot: int) -> tuple[int, tuple[int, ...]]:
+    start = _EPOCH + timedelta(microseconds=slot * (_SLOT_NS // 1000))
+    local_hour = start.astimezone(_zone(zone)).hour
+    return local_hour, tuple(_to_ns(next_hour_start(start, zone, h)) for h in range(24))
 
 
 def _to_ns(dt: datetime) -> int:

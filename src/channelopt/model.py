@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from . import _kernels as K
-from ._time import NAT, NS_PER_S, as_utc_timestamp, next_hour_start, send_at_table, zone_codes
+from ._time import NAT, NS_PER_S, as_utc_timestamp, next_hour_start_ns, send_at_table, zone_codes
 from .arms import ArmSpace
 from .config import ModelConfig
 from .schema import encode_logs
@@ -309,9 +309,9 @@ class ChannelModel:
         wording = labels[self._wording_dim][choice[self._wording_dim]] if self._wording_dim >= 0 else None
         if self._hour_dim >= 0:
             hour: int | None = int(choice[self._hour_dim])
-            send_at = pd.Timestamp(next_hour_start(now_ts.to_pydatetime(), zone, hour))
+            send_at = pd.Timestamp(next_hour_start_ns(now_ts.value, zone, hour), tz="UTC")
         else:
-            hour, send_at = None, now_ts
+            hour, send_at = None, now_ts.tz_convert("UTC")
         extra = {k: labels[d][choice[d]] for k, d in self._extra_dims}
         return Decision(customer_id, labels[0][choice[0]], wording, hour, send_at, float(prop), float(score), None,
                         extra, draws, self.space)
@@ -387,7 +387,7 @@ class ChannelModel:
             zcodes = zcodes.copy()
             zcodes[known] = st.zone[rows[known]].astype(np.int64) + len(zones)
             zones = zones + list(st.zones)
-            table_ns = send_at_table(now_ts.to_pydatetime(), zones)
+            table_ns = send_at_table(now_ts.value, zones)
             send_ns = table_ns[zcodes, np.clip(hour, 0, 23)]
             send_ns[hold] = NAT
             out["hour"] = pd.array(np.where(hold, -1, hour), dtype="Int8").astype("Int8")
@@ -512,7 +512,7 @@ def load(path: Any, *, verify: bool = True) -> ChannelModel:
 
 def _now(now: Any) -> pd.Timestamp:
     if isinstance(now, pd.Timestamp) and now.tzinfo is not None:
-        return now.tz_convert("UTC").as_unit("ns")
+        return now  # .value is UTC ns whatever the zone and unit
     if now is None:
         return pd.Timestamp(datetime.now(timezone.utc)).as_unit("ns")
     return as_utc_timestamp(now, "now").as_unit("ns")

@@ -525,7 +525,7 @@ class UniformPolicy:
         if space.hours:
             tz = table["tz"] if "tz" in table.columns else None
             codes, zones = zone_codes(tz, n, "UTC")
-            send_ns = send_at_table(now_ts.to_pydatetime(), zones)[codes, hour] if n else np.zeros(0, np.int64)
+            send_ns = send_at_table(now_ts.value, zones)[codes, hour] if n else np.zeros(0, np.int64)
             hours = pd.array(hour, dtype="Int8")
         else:
             send_ns = np.full(n, now_ts.value, dtype=np.int64)

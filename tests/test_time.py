@@ -1,0 +1,53 @@
+"""Send-time arithmetic: the cached ns path agrees with the datetime reference, across DST and odd offsets."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from channelopt._time import _to_ns, next_hour_start, next_hour_start_ns, send_at_table
+
+ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe",
+         "America/St_Johns", "Pacific/Chatham"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seconds=st.integers(min_value=0, max_value=3 * 365 * 86400),
+    zone=st.sampled_from(ZONES),
+    hour=st.integers(min_value=0, max_value=23),
+)
+def test_cached_next_hour_start_matches_reference(seconds, zone, hour):
+    now = datetime(2025, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=seconds)
+    ref = next_hour_start(now, zone, hour)
+    got = next_hour_start_ns(_to_ns(now), zone, hour)
+    assert got == _to_ns(ref)
+    local = pd.Timestamp(got, tz="UTC").tz_convert(zone)
+    assert now <= pd.Timestamp(got, tz="UTC") < now + timedelta(hours=25)
+    if got > _to_ns(now):
+        assert local.minute == 0 and local.second == 0
+
+
+def test_dst_changes_europe_and_us():
+    # the day before clocks go forward: 09:00 local is 07:00 UTC in Paris, 13:00 UTC in New York
+    before_eu = datetime(2026, 3, 28, 12, 0, tzinfo=timezone.utc)
+    assert next_hour_start(before_eu, "Europe/Paris", 9) == datetime(2026, 3, 29, 7, 0, tzinfo=timezone.utc)
+    before_us = datetime(2026, 3, 7, 18, 0, tzinfo=timezone.utc)
+    assert next_hour_start(before_us, "America/New_York", 9) == datetime(2026, 3, 8, 13, 0, tzinfo=timezone.utc)
+    # a skipped local hour (02:00 on the spring-forward day) maps to the instant the clock jumps to
+    assert next_hour_start(before_eu, "Europe/Paris", 2) == datetime(2026, 3, 29, 1, 0, tzinfo=timezone.utc)
+    # a repeated hour (fall back) maps to its first occurrence
+    before_fall = datetime(2026, 10, 24, 12, 0, tzinfo=timezone.utc)
+    assert next_hour_start(before_fall, "Europe/Paris", 2) == datetime(2026, 10, 25, 0, 0, tzinfo=timezone.utc)
+
+
+def test_current_local_hour_sends_now_and_table_shape():
+    now = datetime(2026, 11, 23, 9, 17, tzinfo=timezone.utc)
+    table = send_at_table(_to_ns(now), ["UTC", "Asia/Kolkata"])
+    assert table.shape == (2, 24)
+    assert table[0, 9] == _to_ns(now)  # 09:17 UTC is in local hour 9
+    assert table[1, 14] == _to_ns(now)  # 14:47 in Kolkata
+    assert table[1, 15] == _to_ns(datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc))
