@@ -65,6 +65,8 @@ def write_directory(path: str | os.PathLike[str], arrays: dict[str, np.ndarray],
     [0, 1, 2]
     """
     target = Path(path)
+    if target.exists() and not (target.is_dir() and ((target / MANIFEST).is_file() or not any(target.iterdir()))):
+        raise ValueError(f"{target}: exists and is not a saved model (no {MANIFEST}); refusing to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _fresh_sibling(target, "tmp")
     os.mkdir(tmp)  # honours the umask (mkdtemp would force 0700 and lock out other readers)

@@ -44,7 +44,14 @@ def to_utc_ns(values: Any, column: str, *, allow_null: bool, row_offset: int = 0
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
             raise ValueError(f"column {column!r}: cannot parse {s.iloc[pos]!r} in row {pos + row_offset} as a timestamp")
-    ns = parsed.dt.as_unit("ns").array.asi8.copy() if len(parsed) else np.zeros(0, dtype=np.int64)
+    try:
+        ns = parsed.dt.as_unit("ns").array.asi8.copy() if len(parsed) else np.zeros(0, dtype=np.int64)
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        lo, hi = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+        out = ((parsed < lo) | (parsed > hi)).to_numpy(dtype=bool)
+        pos = int(np.flatnonzero(out)[0]) if out.any() else 0
+        raise ValueError(f"column {column!r}: {s.iloc[pos]!r} in row {pos + row_offset} is outside the "
+                         "supported range of timestamps (years 1677-2262)") from None
     if not allow_null:
         missing = ns == NAT
         if missing.any():

@@ -70,7 +70,10 @@ class ArmSpace:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channels", _as_labels("channels", self.channels))
-        wordings = tuple(self.wordings) if self.wordings else ()
+        w = () if self.wordings is None else self.wordings
+        if isinstance(w, (str, bytes)):
+            raise ValueError(f"ArmSpace: wordings must be a list of names, got the string {w!r}")
+        wordings = tuple(w)
         object.__setattr__(self, "wordings", _as_labels("wordings", wordings) if wordings else ())
         if not isinstance(self.hours, bool) or not isinstance(self.weekdays, bool):
             raise ValueError("ArmSpace: hours and weekdays must be True or False")

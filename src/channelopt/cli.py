@@ -22,8 +22,6 @@ channelopt 0.1.0
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
 import os
 import secrets
 import sys
@@ -42,7 +40,7 @@ from ._time import as_utc_timestamp
 from .arms import ArmSpace
 from .config import ModelConfig
 from .model import ChannelModel, load
-from .sources import resolve_paths
+from .sources import csv_header, resolve_paths
 
 __all__ = ["main", "fit_model", "rank_model", "fit_summary", "decision_mix", "format_mix", "infer_arms",
            "build_parser"]
@@ -88,12 +86,6 @@ def _names(value: str | None, flag: str) -> list[str] | None:
     return names
 
 
-def _csv_header(path: Path) -> list[str]:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:  # type: ignore[operator]
-        return next(csv.reader(fh), [])
-
-
 def _distinct(path: Path, columns: list[str]) -> dict[str, set[str]]:
     """Distinct non-null values of ``columns`` of one Parquet/CSV file (column projection only)."""
     out: dict[str, set[str]] = {c: set() for c in columns}
@@ -105,7 +97,7 @@ def _distinct(path: Path, columns: list[str]) -> dict[str, set[str]]:
         present = [c for c in columns if c in pf.schema_arrow.names]
         batches = pf.iter_batches(columns=present, batch_size=1_000_000) if present else iter(())
     else:
-        header = _csv_header(path)
+        header = csv_header(path)
         present = [c for c in columns if c in header]
         if present:
             opts = pacsv.ConvertOptions(include_columns=present, column_types={c: pa.string() for c in present},

@@ -41,6 +41,17 @@ def check_zone(name: str, where: str) -> str:
     return str(name)
 
 
+def _whole(value: Any, name: str) -> int:
+    """``value`` as an int if it is a whole number (5000 or 5000.0), else a ValueError naming ``name``."""
+    try:
+        as_float = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: must be an integer, got {value!r}") from None
+    if isinstance(value, bool) or not as_float.is_integer():
+        raise ValueError(f"{name}: must be an integer, got {value!r}")
+    return int(as_float)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything that shapes learning and decisions, validated on construction.
@@ -89,13 +100,21 @@ class ModelConfig:
             raise ValueError(f"seed: must be in [0, 2**63), got {seed}")
         object.__setattr__(self, "seed", seed)
         object.__setattr__(self, "default_tz", check_zone(self.default_tz, "default_tz"))
-        if int(self.propensity_draws) < 1:
-            raise ValueError(f"propensity_draws: must be >= 1, got {self.propensity_draws}")
-        object.__setattr__(self, "propensity_draws", int(self.propensity_draws))
-        if not float(self.prior_max_strength) > 0:
-            raise ValueError(f"prior_max_strength: must be > 0, got {self.prior_max_strength}")
-        if int(self.prior_sample) < 10:
-            raise ValueError(f"prior_sample: must be >= 10, got {self.prior_sample}")
+        draws = _whole(self.propensity_draws, "propensity_draws")
+        if draws < 1:
+            raise ValueError(f"propensity_draws: must be >= 1, got {draws}")
+        object.__setattr__(self, "propensity_draws", draws)
+        try:
+            strength = float(self.prior_max_strength)
+        except (TypeError, ValueError):
+            raise ValueError(f"prior_max_strength: must be a number, got {self.prior_max_strength!r}") from None
+        if not strength >= 0.5:
+            raise ValueError(f"prior_max_strength: must be >= 0.5 (the smallest prior strength), got {self.prior_max_strength}")
+        object.__setattr__(self, "prior_max_strength", strength)
+        sample = _whole(self.prior_sample, "prior_sample")
+        if sample < 10:
+            raise ValueError(f"prior_sample: must be >= 10, got {sample}")
+        object.__setattr__(self, "prior_sample", sample)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (durations as ISO strings)."""

@@ -14,7 +14,7 @@ from scipy import stats
 from . import _kernels as K
 from ._time import NAT, NS_PER_S, as_utc_timestamp, next_hour_start_ns, send_at_table, zone_codes
 from .arms import ArmSpace
-from .config import ModelConfig
+from .config import ModelConfig, check_zone
 from .schema import encode_logs
 from .sources import iter_frames, read_table
 from .state import Ingestion, PosteriorStore
@@ -185,7 +185,7 @@ class ChannelModel:
         >>> ChannelModel(space).fit(logs, as_of="2026-01-10").last_fit_["counted"]
         2
         """
-        return self._ingest(PosteriorStore.empty(self.space, self.config.default_tz), logs, as_of, progress)
+        return self._ingest(False, logs, as_of, progress)
 
     def partial_fit(self, logs: Any, as_of: Any = None, *, progress: bool = False) -> "ChannelModel":
         """Add a log to what is learned: counts the sends resolved since the watermark.
@@ -202,12 +202,15 @@ class ChannelModel:
         >>> m.partial_fit(logs, as_of="2026-01-05").last_fit_["counted"]   # same night again: a no-op
         0
         """
-        base = self.state_ if hasattr(self, "state_") else PosteriorStore.empty(self.space, self.config.default_tz)
-        return self._ingest(base, logs, as_of, progress)
+        return self._ingest(True, logs, as_of, progress)
 
-    def _ingest(self, base: PosteriorStore, logs: Any, as_of: Any, progress: bool) -> "ChannelModel":
+    def _ingest(self, incremental: bool, logs: Any, as_of: Any, progress: bool) -> "ChannelModel":
         as_of_ns = None if as_of is None else as_utc_timestamp(as_of, "as_of").as_unit("ns").value
         with self._lock:
+            # the base is read under the lock, so concurrent partial_fits apply one after the other
+            base = getattr(self, "state_", None) if incremental else None
+            if base is None:
+                base = PosteriorStore.empty(self.space, self.config.default_tz)
             job = Ingestion(base, self.config, as_of_ns)
             frames = iter_frames(logs, name="logs")
             if progress:
@@ -215,15 +218,16 @@ class ChannelModel:
 
                 frames = tqdm(frames, desc="reading logs", unit="chunk")
             offset = 0
-            seen = False
+            seen = empty_seen = False
             for frame in frames:
-                if len(frame) == 0 and seen:
+                if len(frame) == 0:  # e.g. a header-only file in a glob: skipped wherever it comes
+                    empty_seen = True
                     continue
                 job.add(encode_logs(frame, self.space, self.config.default_tz, row_offset=offset))
                 offset += len(frame)
                 seen = True
             if not seen:
-                raise ValueError("logs: no frames to learn from")
+                raise ValueError("logs: the frame is empty (0 rows)" if empty_seen else "logs: no frames to learn from")
             store = job.finish()
             # commit: one reference swap; readers holding the old snapshot are unaffected
             self.state_ = store
@@ -290,6 +294,8 @@ class ChannelModel:
         now_ts = _now(now)
         now_ns = now_ts.value
         mask = self._mask(allowed_channels, exclude)
+        if tz is not None:
+            tz = check_zone(tz, "tz")
         row, h = st.index.locate(customer_id)
         n_dims = self._offsets.shape[0] - 1
         choice = np.empty(n_dims, dtype=np.int64)
@@ -390,7 +396,7 @@ class ChannelModel:
             table_ns = send_at_table(now_ts.value, zones)
             send_ns = table_ns[zcodes, np.clip(hour, 0, 23)]
             send_ns[hold] = NAT
-            out["hour"] = pd.array(np.where(hold, -1, hour), dtype="Int8").astype("Int8")
+            out["hour"] = pd.array(np.where(hold, -1, hour), dtype="Int8")
             out.loc[hold, "hour"] = pd.NA
             out["send_at"] = pd.DatetimeIndex(send_ns.view("M8[ns]")).tz_localize("UTC")
         else:

@@ -39,6 +39,7 @@ class EncodedLogs:
     propensity: np.ndarray  # float64, NaN where not logged
     event_hash: np.ndarray | None  # uint64 hash of event_id, None without the column
     zone_codes: np.ndarray  # int64 index into ``zones`` per row
+    tz_known: np.ndarray  # bool: the row carries its own ``tz`` (else the default zone was assumed)
     zones: list[str]  # distinct IANA zones of the chunk
     event_id: pd.Series | None = None  # original event ids (for error messages), positional index
     row_offset: int = 0  # position of the chunk's first row in the whole input
@@ -223,6 +224,7 @@ def encode_logs(frame: pd.DataFrame, space: ArmSpace, default_tz: str, *, row_of
         propensity=_propensity(frame, row_offset),
         event_hash=_event_hash(frame, row_offset),
         zone_codes=codes,
+        tz_known=(frame["tz"].notna().to_numpy(dtype=bool) if "tz" in frame.columns else np.zeros(n, dtype=bool)),
         zones=zones,
         event_id=frame["event_id"].reset_index(drop=True) if "event_id" in frame.columns else None,
         row_offset=row_offset,

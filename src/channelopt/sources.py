@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import glob as _glob
+import gzip
 import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -53,15 +55,24 @@ def _iter_file(path: Path, chunk_rows: int, name: str) -> Iterator[pd.DataFrame]
         for batch in pf.iter_batches(batch_size=chunk_rows):
             yield batch.to_pandas()
     else:
-        # strings stay strings: timestamps and ids are parsed by the schema layer
-        opts = pacsv.ConvertOptions(strings_can_be_null=True)
+        # every column is read as text (CSV has no types): ids keep leading zeros, a column that is
+        # empty in the first block cannot change type later; the schema layer parses the values
+        header = csv_header(path)
+        opts = pacsv.ConvertOptions(strings_can_be_null=True, column_types={c: pa.string() for c in header})
         read = pacsv.ReadOptions(block_size=1 << 24)
         try:
             reader = pacsv.open_csv(path, read_options=read, convert_options=opts)
+            for batch in reader:
+                yield batch.to_pandas()
         except (pa.ArrowInvalid, OSError) as exc:
             raise ValueError(f"{name}: cannot read CSV file {str(path)!r} ({exc})") from None
-        for batch in reader:
-            yield batch.to_pandas()
+
+
+def csv_header(path: Path) -> list[str]:
+    """Column names of a CSV file (plain or gzipped), from its first line."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:  # type: ignore[operator]
+        return next(csv.reader(fh), [])
 
 
 def iter_frames(source: Any, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, name: str = "logs") -> Iterator[pd.DataFrame]:

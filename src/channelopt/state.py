@@ -63,10 +63,10 @@ class PosteriorStore:
     last_complaint_ns : int64 (n_customers,)
         Send time of the latest complained message (NAT when none).
     last_sent_ns : int64 (n_customers,)
-        Latest send seen for the customer (NAT when none).
+        Latest send with a known ``tz`` seen for the customer (NAT when none).
     zone : uint16 (n_customers,)
         Index into ``zones`` of the customer's time zone, from the ``tz`` of their
-        latest send (0 = the model's default zone).
+        latest send that names one (0 = the model's default zone).
     prior_alpha, prior_beta : float64 (n_arms,)
         Population prior per arm (empirical Bayes).
     """
@@ -286,7 +286,10 @@ class Ingestion:
         f = np.flatnonzero(enc.complained[sel])
         if f.size:
             np.maximum.at(self.last_compl, rows[f], sent[f])
-        self._update_zone(rows, sent, enc.zone_codes[sel], enc.zones)
+        # only rows that name their zone teach it: a log without ``tz`` keeps the learned zones
+        z = np.flatnonzero(enc.tz_known[sel])
+        if z.size:
+            self._update_zone(rows[z], sent[z], enc.zone_codes[sel][z], enc.zones)
 
     def _update_zone(self, rows: np.ndarray, sent: np.ndarray, codes: np.ndarray, zones: list[str]) -> None:
         """Latest send per customer sets their zone (ties: the larger zone name)."""
