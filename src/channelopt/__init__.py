@@ -12,6 +12,6 @@ from .config import ModelConfig
 from .model import ChannelModel, Decision, load
 from .state import PosteriorStore
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["ArmSpace", "ChannelModel", "Decision", "ModelConfig", "PosteriorStore", "load", "__version__"]

@@ -13,6 +13,7 @@ from scipy import stats
 
 from . import _kernels as K
 from ._time import NAT, NS_PER_S, as_utc_timestamp, next_hour_start_ns, send_at_table, zone_codes
+from ._version import __version__
 from .arms import ArmSpace
 from .config import ModelConfig, check_zone
 from .schema import encode_logs
@@ -21,7 +22,6 @@ from .state import Ingestion, PosteriorStore
 
 __all__ = ["ChannelModel", "Decision", "load"]
 
-_VERSION = "0.1.0"
 
 
 @dataclass(frozen=True)
@@ -476,7 +476,7 @@ class ChannelModel:
         1
         """
         st = self._state()
-        st.save(path, {"library_version": _VERSION, "config": self.config.to_dict(),
+        st.save(path, {"library_version": __version__, "config": self.config.to_dict(),
                        "last_fit": dict(getattr(self, "last_fit_", {}))})
 
     @classmethod

@@ -198,7 +198,8 @@ def encode_logs(frame: pd.DataFrame, space: ArmSpace, default_tz: str, *, row_of
             f"column 'responded_at': {pd.Timestamp(responded[pos], tz='UTC')} in row {pos + row_offset} is before "
             f"sent_at {pd.Timestamp(sent[pos], tz='UTC')}")
     codes, zones = zone_codes(frame["tz"] if "tz" in frame.columns else None, n, default_tz, row_offset=row_offset)
-    hour, weekday = local_hour_weekday(sent, codes, zones)
+    if space.hours or space.weekdays:
+        hour, weekday = local_hour_weekday(sent, codes, zones)
 
     offsets = space.offsets
     arms = np.full((n, len(space.dimensions)), -1, dtype=np.int16)

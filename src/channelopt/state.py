@@ -135,23 +135,35 @@ class PosteriorStore:
         if version != FORMAT_VERSION:
             raise ValueError(f"{path}: model format version {version!r} is not supported "
                              f"(this channelopt reads version {FORMAT_VERSION})")
+        try:
+            return cls._from_manifest(path, manifest, arrays), manifest
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: incomplete manifest or arrays (missing {exc})") from None
+
+    @classmethod
+    def _from_manifest(cls, path: Any, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> "PosteriorStore":
         space = ArmSpace.from_dict(manifest["space"])
         a = {k: np.asarray(v) for k, v in arrays.items()}  # plain ndarray views of the maps
-        n, n_arms = manifest["n_customers"], space.n_arms
-        for name in ("sends", "responses"):
-            if a[name].shape != (n, n_arms) or a[name].dtype != np.float32:
-                raise ValueError(f"{path}: array {name!r} has shape {a[name].shape}, expected ({n}, {n_arms}) float32")
-        for name in ("prior_alpha", "prior_beta"):
-            if a[name].shape != (n_arms,):
-                raise ValueError(f"{path}: array {name!r} has shape {a[name].shape}, expected ({n_arms},)")
+        n, n_arms = int(manifest["n_customers"]), space.n_arms
+        expected = {"sends": ((n, n_arms), np.float32), "responses": ((n, n_arms), np.float32),
+                    "unsubscribed": ((n,), np.uint32), "complained": ((n,), np.uint32),
+                    "last_complaint_ns": ((n,), np.int64), "last_sent_ns": ((n,), np.int64),
+                    "zone": ((n,), np.uint16), "prior_alpha": ((n_arms,), np.float64),
+                    "prior_beta": ((n_arms,), np.float64), "id_offsets": ((n + 1,), np.int64),
+                    "id_data": (None, np.uint8), "id_hashes": ((n,), np.uint64),
+                    "id_sorted_hashes": ((n,), np.uint64), "id_order": ((n,), np.int64)}
+        for name, (shape, dtype) in expected.items():
+            arr = a[name]
+            if (shape is not None and arr.shape != shape) or arr.dtype != dtype:
+                raise ValueError(f"{path}: array {name!r} is {arr.dtype} {arr.shape}, expected "
+                                 f"{np.dtype(dtype)} {shape if shape is not None else '(any,)'}")
+        zones = tuple(manifest["zones"])
+        if n and int(a["zone"].max()) >= len(zones):
+            raise ValueError(f"{path}: array 'zone' refers to zone {int(a['zone'].max())}, manifest lists {len(zones)}")
         index = CustomerIndex.from_arrays(manifest["id_kind"], a)
-        if len(index) != n or index.offsets.shape != (n + 1,):
-            raise ValueError(f"{path}: customer index holds {len(index)} ids, manifest says {n}")
-        store = cls(space, index, a["sends"], a["responses"], a["unsubscribed"], a["complained"],
-                    a["last_complaint_ns"], a["prior_alpha"], a["prior_beta"], a["last_sent_ns"], a["zone"],
-                    tuple(manifest["zones"]), int(manifest["watermark_ns"]),
-                    dict(manifest.get("counts", {})))
-        return store, manifest
+        return cls(space, index, a["sends"], a["responses"], a["unsubscribed"], a["complained"],
+                   a["last_complaint_ns"], a["prior_alpha"], a["prior_beta"], a["last_sent_ns"], a["zone"],
+                   zones, int(manifest["watermark_ns"]), dict(manifest.get("counts", {})))
 
 
 def _grow(arr: np.ndarray, n: int) -> np.ndarray:
