@@ -88,3 +88,21 @@ def test_clear_errors_for_bad_parameters():
     with pytest.raises(ValueError, match=re.escape("column 'responded_at': '9999-12-31' in row 0 is outside")):
         co.ChannelModel(SPACE).fit(bad)
     assert np.isfinite(model.choose_channel("a", now="2026-01-11").score)
+
+
+def test_load_rejects_an_incomplete_or_inconsistent_manifest(tmp_path):
+    import json
+
+    model = co.ChannelModel(SPACE).fit(_log(["a", "b"]), as_of="2026-01-10")
+    target = tmp_path / "m"
+    model.save(target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    broken = dict(manifest)
+    del broken["zones"]
+    (target / "manifest.json").write_text(json.dumps(broken))
+    with pytest.raises(ValueError, match="incomplete manifest or arrays"):
+        co.load(target)
+    wrong = dict(manifest, n_customers=3)
+    (target / "manifest.json").write_text(json.dumps(wrong))
+    with pytest.raises(ValueError, match=r"array 'sends' is float32 \(2, 35\), expected float32 \(3, 35\)"):
+        co.load(target)
