@@ -104,5 +104,5 @@ def test_load_rejects_an_incomplete_or_inconsistent_manifest(tmp_path):
         co.load(target)
     wrong = dict(manifest, n_customers=3)
     (target / "manifest.json").write_text(json.dumps(wrong))
-    with pytest.raises(ValueError, match=r"array 'sends' is float32 \(2, 35\), expected float32 \(3, 35\)"):
+    with pytest.raises(ValueError, match=r"array 'sends' is float32 \(2, 33\), expected float32 \(3, 33\)"):
         co.load(target)
