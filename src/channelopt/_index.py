@@ -17,14 +17,13 @@ import pandas as pd
 import pyarrow as pa
 
 from . import _kernels as K
+from ._values import plain
 
 __all__ = ["CustomerIndex", "encode_ids", "encode_one"]
 
 _EMPTY_U8 = np.zeros(0, dtype=np.uint8)
 
 
-def _describe(value: Any) -> str:
-    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def encode_ids(values: Any, column: str = "customer_id") -> tuple[str, np.ndarray, np.ndarray]:
@@ -73,7 +72,7 @@ def encode_ids(values: Any, column: str = "customer_id") -> tuple[str, np.ndarra
         else:
             pos = 0
         raise ValueError(
-            f"column {column!r}: ids must be all strings or all integers; found {_describe(s.iloc[pos])} "
+            f"column {column!r}: ids must be all strings or all integers; found {plain(s.iloc[pos])!r} "
             f"in row {pos}"
         ) from None
     if n == 0:
@@ -127,7 +126,7 @@ class CustomerIndex:
     def _check_kind(self, kind: str, example: Any) -> None:
         if self.kind is not None and kind != self.kind:
             want = "integers" if self.kind == "int" else "strings"
-            raise ValueError(f"customer_id: this model's ids are {want}, got {_describe(example)}")
+            raise ValueError(f"customer_id: this model's ids are {want}, got {plain(example)!r}")
 
     def encode(self, values: Any, column: str = "customer_id") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Encode a batch of ids to ``(offsets, data, hashes)`` after checking their kind."""

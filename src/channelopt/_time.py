@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._values import plain
 from .config import check_zone
 
 NAT = np.iinfo(np.int64).min
@@ -32,9 +33,7 @@ def to_utc_ns(values: Any, column: str, *, allow_null: bool, row_offset: int = 0
     else:
         if pd.api.types.is_numeric_dtype(s.dtype) and not s.isna().all():
             pos = int(np.flatnonzero(s.notna().to_numpy())[0])
-            value = s.iloc[pos]
-            value = value.item() if isinstance(value, np.generic) else value
-            raise ValueError(f"column {column!r}: cannot parse {value!r} in row {pos + row_offset} "
+            raise ValueError(f"column {column!r}: cannot parse {plain(s.iloc[pos])!r} in row {pos + row_offset} "
                              "as a timestamp (numbers are not timestamps)")
         try:
             parsed = pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")

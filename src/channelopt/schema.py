@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import _kernels as K
+from ._values import plain
 from ._index import encode_ids
 from ._time import NAT, local_hour_weekday, to_utc_ns, zone_codes
 from .arms import ArmSpace
@@ -100,11 +101,6 @@ def _propensity(frame: pd.DataFrame, row_offset: int) -> np.ndarray:
     return p
 
 
-def _py(value: Any) -> Any:
-    """A numpy scalar as the Python scalar it holds (so messages read ``7``, not ``np.int64(7)``)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def _check_ids(ids: pd.Series, row_offset: int) -> None:
     """Customer ids must be all strings or all whole integers: name the first row that is not."""
     dtype = ids.dtype
@@ -131,7 +127,7 @@ def _check_ids(ids: pd.Series, row_offset: int) -> None:
     else:
         pos = int(np.flatnonzero(kinds != kinds[0])[0])
     first = "" if pos == 0 else f" after {kinds[0].split()[-1]} ids"
-    raise ValueError(f"column 'customer_id': ids must be all strings or all integers; found {_py(ids.iloc[pos])!r} "
+    raise ValueError(f"column 'customer_id': ids must be all strings or all integers; found {plain(ids.iloc[pos])!r} "
                      f"({kinds[pos]}) in row {pos + row_offset}{first}")
 
 
@@ -144,7 +140,7 @@ def _event_hash(frame: pd.DataFrame, row_offset: int) -> np.ndarray | None:
         rows = np.flatnonzero(dup)
         first = s.iloc[rows[0]]
         same = rows[(s.iloc[rows] == first).to_numpy()]
-        raise ValueError(f"column 'event_id': duplicate value {_py(first)!r} in rows {same[0] + row_offset} "
+        raise ValueError(f"column 'event_id': duplicate value {plain(first)!r} in rows {same[0] + row_offset} "
                          f"and {same[1] + row_offset}")
     if s.isna().any():
         pos = int(np.flatnonzero(s.isna().to_numpy())[0])

@@ -40,6 +40,7 @@ from . import _kernels as K
 from ._index import CustomerIndex
 from ._persist import read_directory, write_directory
 from ._time import NAT
+from ._values import plain
 from .arms import ArmSpace
 from .config import ModelConfig
 from .priors import fit_population_prior
@@ -243,8 +244,7 @@ class Ingestion:
             dup = np.flatnonzero(seen[pos] == h)
             if dup.size:
                 i = int(dup[0])
-                value = enc.event_id.iloc[i] if enc.event_id is not None else h[i]
-                value = value.item() if isinstance(value, np.generic) else value
+                value = plain(enc.event_id.iloc[i] if enc.event_id is not None else h[i])
                 raise ValueError(f"column 'event_id': duplicate value {value!r} in row {i + enc.row_offset} "
                                  "(the same event_id appears in an earlier chunk)")
         # two sorted runs: the stable sort merges them in linear time
