@@ -11,6 +11,7 @@ import pytest
 from scipy import integrate, stats
 
 import channelopt as co
+from channelopt.timing import slot_tables
 
 NOW = pd.Timestamp("2026-11-23 09:00", tz="UTC")
 SPACE = co.ArmSpace(channels=["email", "sms", "push"], wordings=["plain", "urgent"])
@@ -111,9 +112,11 @@ def test_exclude_and_allowed_channels(model):
         model.rank(["c-0"], now=NOW, allowed_channels=["fax"])
 
 
-def test_single_allowed_channel_has_propensity_one(model):
-    d = model.choose_channel("c-3", now=NOW, allowed_channels=["sms"])
-    assert d.propensity == 1.0
+def test_single_allowed_channel_has_propensity_one():
+    only = co.ArmSpace(channels=SPACE.channels, hours=False, weekdays=False)
+    m = co.ChannelModel(only, seed=11).fit(_logs(n=300).drop(columns="wording"), as_of="2026-11-15")
+    d = m.choose_channel("c-3", now=NOW, allowed_channels=["sms"])
+    assert d.channel == "sms" and d.propensity == 1.0 and d.send_at == NOW
 
 
 def test_unknown_customer_uses_prior(model):
@@ -131,7 +134,7 @@ def test_send_at_is_next_local_hour_within_a_day(model):
     for row in ranked.itertuples(index=False):
         tz = "Europe/Paris" if int(row.customer_id[2:]) % 2 == 0 else "America/New_York"
         local = row.send_at.tz_convert(tz)
-        assert NOW <= row.send_at < NOW + pd.Timedelta("24h")
+        assert NOW <= row.send_at <= NOW + pd.Timedelta("24h")
         assert local.hour == row.hour
         if row.send_at > NOW:
             assert local.minute == 0 and local.second == 0
@@ -208,7 +211,27 @@ def test_choice_frequencies_match_exact_thompson_probabilities(model):
     freq = ranked["channel"].value_counts(normalize=True).reindex(list(SPACE.channels)).to_numpy()
     se = np.sqrt(exact * (1 - exact) / n)
     assert np.all(np.abs(freq - exact) < 4.5 * se + 1e-9), (freq, exact)
-    # each decision's propensity estimates the exact probability of its channel
-    chosen = ranked["channel"].cat.codes.to_numpy()
-    err = np.abs(ranked["propensity"].to_numpy() - exact[chosen])
-    assert err.mean() < 0.03
+    # each decision's propensity estimates the exact probability of the whole decision:
+    # P(channel) x P(wording) x P(send slot), the slot's from 400k numpy draws of hour and weekday arms
+    off = SPACE.offsets
+    exact_w = _exact_win_probabilities(st.prior_alpha[off[1]:off[2]], st.prior_beta[off[1]:off[2]])
+    start, end, hour, wd, n_slots = slot_tables(NOW.value, NOW.value + 24 * 3600 * 10**9, ["UTC"])
+    rng = np.random.default_rng(0)
+    th = rng.beta(st.prior_alpha[off[2]:off[3]], st.prior_beta[off[2]:off[3]], size=(400_000, 24))
+    tw = rng.beta(st.prior_alpha[off[3]:off[4]], st.prior_beta[off[3]:off[4]], size=(400_000, 7))
+    slot_score = th[:, hour[0, :n_slots[0]]] * tw[:, wd[0, :n_slots[0]]]
+    p_slot = np.bincount(slot_score.argmax(axis=1), minlength=n_slots[0]) / 400_000
+    slot_of = {int(t): s for s, t in enumerate(start[0, :n_slots[0]])}
+    slot = np.array([slot_of[int(t.value)] for t in ranked["send_at"]])
+    truth = exact[chosen := ranked["channel"].cat.codes.to_numpy()] * \
+        exact_w[ranked["wording"].cat.codes.to_numpy()] * p_slot[slot]
+    got = ranked["propensity"].to_numpy()
+    assert np.abs(got - truth).mean() < 0.03
+    # relative error: the slot factor (p ~ 0.1) dominates the Monte Carlo noise at 256 draws
+    assert np.mean(np.abs(got - truth) / truth) < 0.35
+    # the channel factor alone, on a space with channels only, is accurate in absolute terms
+    only = co.ArmSpace(channels=SPACE.channels, hours=False, weekdays=False)
+    m2 = co.ChannelModel(only, seed=11).fit(_logs().drop(columns="wording"), as_of="2026-11-15")
+    r2 = m2.rank([f"new-{i}" for i in range(2000)], now=NOW)
+    ex2 = _exact_win_probabilities(m2.state_.prior_alpha, m2.state_.prior_beta)
+    assert np.abs(r2["propensity"].to_numpy() - ex2[r2["channel"].cat.codes.to_numpy()]).mean() < 0.03

@@ -3,6 +3,9 @@
 Everything here takes contiguous typed numpy arrays and scalars, never pandas or
 Python objects, and is compiled with ``cache=True`` (no object mode).
 
+The per-customer decision itself (channel, wording, send slot, propensity)
+is in :mod:`channelopt._decide`.
+
 Normals come from a 256-layer ziggurat, gammas from Marsaglia-Tsang, Betas as
 X / (X + Y): every draw is exact (no approximation by shape).
 
@@ -261,95 +264,28 @@ def accumulate(rows, arms, weight, success, sends, responses) -> None:
                     responses[r, j] += w
 
 
-# -- Thompson decisions --------------------------------------------------------
+@njit(cache=True)
+def remember_sends(rows, minutes, channels, hist_t, hist_c) -> None:
+    """Keep each customer's latest sends in a fixed set of slots (the oldest is replaced).
 
-
-@njit(cache=True, nogil=True, inline="always")
-def _posterior(r, j, sends, responses, prior_a, prior_b):
-    a = prior_a[j]
-    b = prior_b[j]
-    if r >= 0:
-        s = np.float64(sends[r, j])
-        k = np.float64(responses[r, j])
-        a += k
-        f = s - k
-        if f > 0.0:
-            b += f
-    return a, b
-
-
-@njit(cache=True, nogil=True)
-def decide_one(r, cust_hash, sends, responses, prior_a, prior_b, dim_offsets, mask, seed, round_,
-               n_prop, choice, draws) -> tuple:
-    """Thompson decision of one customer: argmax of one draw per arm in every dimension.
-
-    Writes the chosen arm index (within its dimension, -1 when every channel is
-    masked) to ``choice[d]`` and, when ``draws`` has room for every arm, every
-    draw to ``draws`` (pass a 0-length array to skip that); returns
-    ``(score, propensity)`` where score is the chosen channel's draw and the
-    propensity is the Monte Carlo probability that Thompson sampling picks the
-    chosen channel among the allowed ones, ``(wins + 1) / (n_prop + 1)`` counting
-    the decision's own draw (never 0). With ``n_prop == 0`` it is NaN.
+    A send identical to one already kept (same minute, same channel) is kept
+    once, so re-ingesting a log changes nothing; empty slots hold the int32
+    minimum, older than any send.
     """
-    key = draw_key(seed, round_, cust_hash)
-    n_dims = dim_offsets.shape[0] - 1
-    keep = draws.shape[0] > 0
-    score = np.nan
-    for d in range(n_dims):
-        best = -1
-        best_v = -1.0
-        for j in range(dim_offsets[d], dim_offsets[d + 1]):
-            if d == 0 and mask[j] == 0:
-                if keep:
-                    draws[j] = np.nan
-                continue
-            a, b = _posterior(r, j, sends, responses, prior_a, prior_b)
-            v = beta_draw(a, b, arm_key(key, np.uint64(j)))
-            if keep:
-                draws[j] = v
-            if v > best_v:
-                best_v = v
-                best = j
-        choice[d] = best - dim_offsets[d] if best >= 0 else -1
-        if d == 0 and best >= 0:
-            score = best_v
-    if choice[0] < 0:
-        return score, 1.0
-    if n_prop == 0:
-        return score, np.nan
-    chosen = choice[0]
-    n_ch = dim_offsets[1]
-    pkey = splitmix64(key ^ _PROPENSITY_STREAM)
-    wins = 1
-    for m in range(n_prop):
-        best = -1
-        best_v = -1.0
-        for j in range(n_ch):
-            if mask[j] == 0:
-                continue
-            a, b = _posterior(r, j, sends, responses, prior_a, prior_b)
-            v = beta_draw(a, b, arm_key(pkey, np.uint64(m * n_ch + j)))
-            if v > best_v:
-                best_v = v
-                best = j
-        if best == chosen:
-            wins += 1
-    return score, wins / (n_prop + 1.0)
-
-
-@njit(cache=True, parallel=True)
-def decide_many(rows, cust_hash, sends, responses, prior_a, prior_b, dim_offsets, masks, seed, round_,
-                n_prop, choice, score, propensity) -> None:
-    """:func:`decide_one` for every customer, in parallel over customers.
-
-    ``masks`` has one row per customer or a single row shared by all.
-    """
-    n = rows.shape[0]
-    shared = masks.shape[0] == 1
-    no_draws = np.empty(0, dtype=np.float64)
-    for i in prange(n):
-        m = masks[0] if shared else masks[i]
-        s, p = decide_one(rows[i], cust_hash[i], sends, responses, prior_a, prior_b, dim_offsets, m,
-                          seed, round_, n_prop, choice[i], no_draws)
-        score[i] = s
-        propensity[i] = p
+    k = hist_t.shape[1]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        t = minutes[i]
+        c = channels[i]
+        oldest = 0
+        dup = False
+        for s in range(k):
+            if hist_t[r, s] == t and hist_c[r, s] == c:
+                dup = True
+                break
+            if hist_t[r, s] < hist_t[r, oldest]:
+                oldest = s
+        if dup or t <= hist_t[r, oldest]:
+            continue
+        hist_t[r, oldest] = t
+        hist_c[r, oldest] = c

@@ -17,6 +17,21 @@ NAT = np.iinfo(np.int64).min
 NS_PER_S = 1_000_000_000
 NS_PER_H = 3600 * NS_PER_S
 
+#: Upper edges (seconds) of the latency grid; bin 0 is [0, 60 s).
+LATENCY_EDGES_S = 60.0 * 2.0 ** (np.arange(64) / 4.0)
+
+
+def latency_bins(latency_ns: np.ndarray) -> np.ndarray:
+    """Bin index of each latency on the grid (the last bin takes everything beyond it).
+
+    Examples
+    --------
+    >>> latency_bins(np.array([0, 59, 60, 3600], dtype=np.int64) * 10**9).tolist()
+    [0, 0, 1, 24]
+    """
+    secs = np.asarray(latency_ns, dtype=np.float64) / NS_PER_S
+    return np.minimum(np.searchsorted(LATENCY_EDGES_S, secs, side="right"), LATENCY_EDGES_S.size - 1)
+
 
 def to_utc_ns(values: Any, column: str, *, allow_null: bool, row_offset: int = 0) -> np.ndarray:
     """Parse a column of timestamps (tz-aware, naive = UTC, or strings) to int64 UTC ns.

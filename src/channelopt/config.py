@@ -75,6 +75,12 @@ class ModelConfig:
         Upper bound of the empirical-Bayes prior strength ``alpha + beta``.
     prior_sample : int
         Customers per arm used to fit the prior (a deterministic sample).
+    hour_smoothing : float
+        Width (hours, a Gaussian's standard deviation) of the circular kernel
+        that lets neighbouring hours share evidence; 0 turns it off.
+    inbound_weight : float
+        Weight of one inbound contact (a customer writing to us on a channel)
+        as a success for that channel.
 
     Examples
     --------
@@ -89,6 +95,8 @@ class ModelConfig:
     propensity_draws: int = 256
     prior_max_strength: float = 1000.0
     prior_sample: int = 5000
+    hour_smoothing: float = 1.0
+    inbound_weight: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "response_window", parse_duration(self.response_window, "response_window"))
@@ -115,6 +123,16 @@ class ModelConfig:
         if sample < 10:
             raise ValueError(f"prior_sample: must be >= 10, got {sample}")
         object.__setattr__(self, "prior_sample", sample)
+        for name in ("hour_smoothing", "inbound_weight"):
+            value = getattr(self, name)
+            try:
+                v = float(value)
+            except (TypeError, ValueError):
+                raise ValueError(f"{name}: must be a number, got {value!r}") from None
+            if isinstance(value, bool) or not (0 <= v <= 12 if name == "hour_smoothing" else 0 <= v < float("inf")):
+                limit = "between 0 and 12 hours" if name == "hour_smoothing" else "a finite number >= 0"
+                raise ValueError(f"{name}: must be {limit}, got {value!r}")
+            object.__setattr__(self, name, v)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (durations as ISO strings)."""

@@ -3,24 +3,77 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
 from . import _kernels as K
-from ._time import NAT, NS_PER_S, as_utc_timestamp, next_hour_start_ns, send_at_table, zone_codes
+from ._decide import INFEASIBLE, NO_TIME, NOT_WORTH_COST, OK, decide_many, decide_one
+from ._ledger import Ledger, adjust, apply_events, customer_key
+from ._time import NAT, NS_PER_S, as_utc_timestamp, zone_codes
 from ._version import __version__
 from .arms import ArmSpace
-from .config import ModelConfig, check_zone
+from .config import ModelConfig, _whole, check_zone, parse_duration
+from .contact import HOLD_REASONS, ContactPolicy, channel_bits, earliest_send_times
 from .schema import encode_logs
 from .sources import iter_frames, read_table
-from .state import Ingestion, PosteriorStore
+from .state import HISTORY_EMPTY, Ingestion, PosteriorStore
+from .timing import latency_quantile, slot_tables
+
+if TYPE_CHECKING:
+    from .cascade import CascadePlan
 
 __all__ = ["ChannelModel", "Decision", "load"]
+
+#: Every hold reason: the contact policy's, then "no_allowed_channel" (no policy,
+#: every channel masked by the call) and "capacity" (rank's per-channel capacity).
+_REASONS = HOLD_REASONS + ("no_allowed_channel", "capacity")
+_DEFAULT_DEADLINE = pd.Timedelta("24h")
+
+
+@dataclass
+class _Rules:
+    """A batch's contact rules as kernel arrays (internal)."""
+
+    earliest: np.ndarray
+    quiet: np.ndarray
+    value: float
+    cost: np.ndarray
+    suppressed: np.ndarray | None
+    escalate: np.ndarray | None
+    consented: np.ndarray
+
+
+def _positive(value: Any, name: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not np.isfinite(v) or v <= 0:
+        raise ValueError(f"{name}: must be a positive number, got {value!r}")
+    return v
+
+
+def hour_kernel(width: float) -> np.ndarray:
+    """Weights of the circular hour smoothing: a Gaussian of ``width`` hours, summing to 1.
+
+    Examples
+    --------
+    >>> hour_kernel(0).tolist()
+    [1.0]
+    >>> w = hour_kernel(1.0); len(w), round(float(w.sum()), 6), bool(w[3] == w.max())
+    (7, 1.0, True)
+    """
+    if width <= 0:
+        return np.ones(1)
+    half = min(int(np.ceil(3 * width)), 11)
+    k = np.arange(-half, half + 1, dtype=np.float64)
+    w = np.exp(-0.5 * (k / width) ** 2)
+    return w / w.sum()
 
 
 
@@ -46,9 +99,13 @@ class Decision:
     score : float
         The chosen channel's sampled response probability.
     hold_reason : str or None
-        Why nothing is sent (``"no_allowed_channel"``), else None.
+        Why nothing is sent (see :mod:`channelopt.contact`: ``suppressed``,
+        ``no_consent``, ``cap``, ``quiet_hours_until_deadline``,
+        ``not_worth_cost``; ``no_allowed_channel`` without a policy), else None.
     extra : mapping
         Chosen arm of each extra dimension of the arm space.
+    escalate_to_human : bool
+        The customer complained recently and has not been contacted since.
     """
 
     customer_id: Any
@@ -62,6 +119,7 @@ class Decision:
     extra: Mapping[str, str] = field(default_factory=dict)
     draws: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
     space: ArmSpace = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    escalate_to_human: bool = False
 
     @property
     def scores(self) -> dict[str, dict[str, float]]:
@@ -131,7 +189,8 @@ class ChannelModel:
 
     def __init__(self, space: ArmSpace, response_window: Any = "72h", half_life: Any = "90D", seed: int = 0,
                  default_tz: str = "UTC", propensity_draws: int = 256, prior_max_strength: float = 1000.0,
-                 prior_sample: int = 5000) -> None:
+                 prior_sample: int = 5000, policy: ContactPolicy | None = None, hour_smoothing: float = 1.0,
+                 inbound_weight: float = 1.0) -> None:
         if not isinstance(space, ArmSpace):
             raise ValueError(f"space: expected an ArmSpace, got {type(space).__name__}")
         self.space = space
@@ -142,9 +201,18 @@ class ChannelModel:
         self.propensity_draws = propensity_draws
         self.prior_max_strength = prior_max_strength
         self.prior_sample = prior_sample
+        self.policy = policy
+        self.hour_smoothing = hour_smoothing
+        self.inbound_weight = inbound_weight
         self.config = ModelConfig(response_window, half_life, seed, default_tz, propensity_draws,
-                                  prior_max_strength, prior_sample)
+                                  prior_max_strength, prior_sample, hour_smoothing, inbound_weight)
+        if policy is not None:
+            if not isinstance(policy, ContactPolicy):
+                raise ValueError(f"policy: expected a ContactPolicy or None, got {type(policy).__name__}")
+            policy.check_channels(space.channels)
         self._lock = threading.Lock()
+        self._ledger = Ledger()
+        self._smooth = hour_kernel(self.config.hour_smoothing)
         self._channel_pos = {c: i for i, c in enumerate(space.channels)}
         self._all_channels = np.ones(len(space.channels), dtype=np.uint8)
         self._offsets = space.offsets
@@ -152,6 +220,7 @@ class ChannelModel:
         self._labels = [np.array(space.labels(d), dtype=object) for d in self._dims]
         self._hour_dim = self._dims.index("hour") if "hour" in self._dims else -1
         self._wording_dim = self._dims.index("wording") if "wording" in self._dims else -1
+        self._weekday_dim = self._dims.index("weekday") if "weekday" in self._dims else -1
         self._extra_dims = [(k, self._dims.index(k)) for k in space.extra]
 
     def __repr__(self) -> str:
@@ -208,9 +277,15 @@ class ChannelModel:
         as_of_ns = None if as_of is None else as_utc_timestamp(as_of, "as_of").as_unit("ns").value
         with self._lock:
             # the base is read under the lock, so concurrent partial_fits apply one after the other
-            base = getattr(self, "state_", None) if incremental else None
+            previous = getattr(self, "state_", None)
+            base = previous if incremental else None
             if base is None:
                 base = PosteriorStore.empty(self.space, self.config.default_tz)
+            seq, events = self._ledger.snapshot()
+            if previous is not None and not incremental:
+                # consent is not learned from logs: a refit keeps the recorded consent
+                events = _consent_events(previous) + events
+            base = apply_events(base, events)
             job = Ingestion(base, self.config, as_of_ns)
             frames = iter_frames(logs, name="logs")
             if progress:
@@ -233,6 +308,7 @@ class ChannelModel:
             self.state_ = store
             self.as_of_ = pd.Timestamp(store.watermark_ns, tz="UTC")
             self.last_fit_ = dict(job.counts)
+            self._ledger.drop_through(seq)
         return self
 
     # -- decisions ------------------------------------------------------------------
@@ -258,8 +334,110 @@ class ChannelModel:
                 mask[pos] = 1 if name == "allowed_channels" else 0
         return mask
 
+    def _policy(self, policy: ContactPolicy | None) -> ContactPolicy | None:
+        p = self.policy if policy is None else policy
+        if p is not None:
+            if not isinstance(p, ContactPolicy):
+                raise ValueError(f"policy: expected a ContactPolicy, got {type(p).__name__}")
+            p.check_channels(self.space.channels)
+        return p
+
+    def _deadline_ns(self, now_ns: int, deadline: Any, policy: ContactPolicy | None) -> int:
+        if deadline is None:
+            span = policy.deadline if policy is not None else _DEFAULT_DEADLINE
+            return now_ns + int(span.value)
+        if isinstance(deadline, (pd.Timestamp, datetime)):
+            ns = as_utc_timestamp(deadline, "deadline").as_unit("ns").value
+        else:
+            try:
+                ns = now_ns + int(parse_duration(deadline, "deadline").value)
+            except ValueError:
+                ns = as_utc_timestamp(deadline, "deadline").as_unit("ns").value
+        if ns < now_ns:
+            raise ValueError(f"deadline: must not be before now ({pd.Timestamp(now_ns, tz='UTC')}), "
+                             f"got {pd.Timestamp(ns, tz='UTC')}")
+        return ns
+
+    def _rules(self, st: PosteriorStore, rows: np.ndarray, ids: Any, now_ns: int, policy: ContactPolicy | None,
+               mask: np.ndarray, table: pd.DataFrame | None, consent: Iterable[str] | None, promotional: bool,
+               value: float | None, planned: Iterable[tuple[int, str]] = ()) -> _Rules:
+        """Contact rules of a batch as arrays for the kernel (see :mod:`channelopt._decide`)."""
+        n_ch = len(self.space.channels)
+        n = rows.shape[0]
+        if value is None:
+            value = policy.value if policy is not None else None
+        v = float("nan") if value is None else _positive(value, "value")
+        if policy is None:
+            earliest = np.where(mask.astype(bool), now_ns, NO_TIME).astype(np.int64)[None, :]
+            return _Rules(earliest, np.zeros(n_ch, np.int64), v, np.zeros(n_ch), None, None,
+                          np.repeat(mask[None, :].astype(bool), 1, axis=0))
+        known = rows >= 0
+        safe = np.where(known, rows, 0)
+        bits = np.where(known, st.consent[safe], 0).astype(np.uint32)
+        unsub = np.where(known, st.unsubscribed[safe], 0).astype(np.uint32)
+        hist_t = np.where(known[:, None], st.history_min[safe], HISTORY_EMPTY).astype(np.int32)
+        hist_c = np.where(known[:, None], st.history_channel[safe], 0).astype(np.int8)
+        complaint = np.where(known, st.last_complaint_ns[safe], NAT).astype(np.int64)
+        if len(self._ledger):
+            if n == 1 and not isinstance(ids, pd.Series):
+                hits = [0] if self._ledger.of(ids[0]) else []
+            else:
+                hits = np.flatnonzero(pd.Series(ids).map(customer_key).isin(self._ledger.ids()).to_numpy())
+            for i in hits:
+                events = self._ledger.of(ids.iloc[i] if isinstance(ids, pd.Series) else ids[i])
+                bits[i], unsub[i] = adjust(events, int(bits[i]), int(unsub[i]), hist_t[i:i + 1], hist_c[i:i + 1])
+        for ns, ch in planned:
+            K.remember_sends(np.zeros(1, np.int64), np.array([ns // (60 * NS_PER_S)], np.int32),
+                             np.array([self._channel_pos[ch]], np.int8), hist_t, hist_c)
+        if table is not None:
+            for c, name in enumerate(self.space.channels):
+                col = f"consent_{name}"
+                if col in table.columns:
+                    vals = table[col].reset_index(drop=True)
+                    given = vals.notna().to_numpy()
+                    try:
+                        granted = vals.fillna(False).astype(bool).to_numpy()
+                    except (TypeError, ValueError):
+                        raise ValueError(f"customers: column {col!r} must be boolean") from None
+                    bit = np.uint32(1 << c)
+                    bits = np.where(given & granted, bits | bit, np.where(given, bits & ~bit, bits)).astype(np.uint32)
+                    unsub = np.where(given & granted, unsub & ~bit, unsub).astype(np.uint32)
+        if consent is not None:
+            bits = np.full(n, channel_bits(self.space.channels, consent), dtype=np.uint32)
+            unsub = np.zeros(n, np.uint32)
+        effective = bits & ~unsub & np.uint32(int(np.sum(mask.astype(np.int64) << np.arange(n_ch))))
+        earliest, suppressed, escalate = earliest_send_times(policy, self.space.channels, now_ns, effective, hist_t,
+                                                             hist_c, complaint, promotional)
+        quiet = np.array([policy.quiet_mask(c) for c in self.space.channels], dtype=np.int64)
+        cost = np.array([policy.cost.get(c, 0.0) for c in self.space.channels], dtype=np.float64)
+        consented = (effective[:, None] & (np.uint32(1) << np.arange(n_ch, dtype=np.uint32))[None, :]) != 0
+        return _Rules(earliest, quiet, v, cost, suppressed, escalate, consented)
+
+    def _hold_reasons(self, status: np.ndarray, rules: _Rules, deadline_ns: int, policy: ContactPolicy | None,
+                      ) -> np.ndarray:
+        """Reason code per decision: -1 = sent, else an index into HOLD_REASONS (+ no_allowed_channel)."""
+        reason = np.full(status.shape[0], -1, dtype=np.int64)
+        infeasible = status == INFEASIBLE
+        reason[status == NOT_WORTH_COST] = _REASONS.index("not_worth_cost")
+        if not infeasible.any():
+            return reason
+        if policy is None:
+            reason[infeasible] = _REASONS.index("no_allowed_channel")
+            return reason
+        e = rules.earliest if rules.earliest.shape[0] == status.shape[0] else np.repeat(rules.earliest, status.shape[0], 0)
+        no_consent = ~rules.consented.any(axis=1)
+        capped = ((e > deadline_ns) | ~rules.consented).all(axis=1)
+        code = np.where(rules.suppressed, _REASONS.index("suppressed"),
+                        np.where(no_consent, _REASONS.index("no_consent"),
+                                 np.where(capped, _REASONS.index("cap"), _REASONS.index("quiet_hours_until_deadline"))))
+        reason[infeasible] = code[infeasible]
+        return reason
+
     def choose_channel(self, customer_id: Any, now: Any = None, *, allowed_channels: Iterable[str] | None = None,
-                       exclude: Iterable[str] | None = None, tz: str | None = None) -> Decision:
+                       exclude: Iterable[str] | None = None, tz: str | None = None,
+                       policy: ContactPolicy | None = None, consent: Iterable[str] | None = None,
+                       deadline: Any = None, urgent: bool = False, promotional: bool = True,
+                       value: float | None = None) -> Decision:
         """Decide channel, wording and send time for one customer (thread-safe).
 
         Parameters
@@ -276,6 +454,19 @@ class ChannelModel:
         tz : str, optional
             The customer's zone; default: the zone of their latest logged send,
             else the model's ``default_tz``.
+        policy : ContactPolicy, optional
+            Contact rules for this call; default: the model's ``policy`` (None:
+            no rules at all).
+        consent : iterable of str, optional
+            Channels the customer has consented to, overriding the consent store.
+        deadline : duration or timestamp, optional
+            Latest send time (default: the policy's ``deadline``, else 24 h).
+        urgent : bool, default False
+            Send at the first allowed instant instead of the best hour.
+        promotional : bool, default True
+            A promotional message is held during a complaint cool-off.
+        value : float, optional
+            Value of a response for this campaign (overrides ``policy.value``).
 
         Returns
         -------
@@ -289,47 +480,69 @@ class ChannelModel:
         >>> model = ChannelModel(space, seed=1).fit(logs)
         >>> model.choose_channel("a", now="2026-01-02 08:00", exclude=["sms"]).channel
         'email'
+        >>> model.choose_channel("a", now="2026-01-02 08:00", policy=ContactPolicy()).hold_reason
+        'no_consent'
         """
+        return self._choose(customer_id, _now(now), allowed_channels=allowed_channels, exclude=exclude, tz=tz,
+                            policy=policy, consent=consent, deadline=deadline, urgent=urgent,
+                            promotional=promotional, value=value)
+
+    def _choose(self, customer_id: Any, now: Any, *, allowed_channels: Iterable[str] | None = None,
+                exclude: Iterable[str] | None = None, tz: str | None = None, policy: ContactPolicy | None = None,
+                consent: Iterable[str] | None = None, deadline: Any = None, urgent: bool = False,
+                promotional: bool = True, value: float | None = None,
+                planned: Iterable[tuple[int, str]] = ()) -> Decision:
+        """:meth:`choose_channel`, also counting ``planned`` sends ``(ns, channel)`` (cascades)."""
         st = self._state()
         now_ts = _now(now)
         now_ns = now_ts.value
         mask = self._mask(allowed_channels, exclude)
         if tz is not None:
             tz = check_zone(tz, "tz")
+        pol = self._policy(policy)
         row, h = st.index.locate(customer_id)
+        rows = np.array([row], dtype=np.int64)
+        rules = self._rules(st, rows, [customer_id], now_ns, pol, mask, None, consent, promotional, value, planned)
+        deadline_ns = self._deadline_ns(now_ns, deadline, pol)
+        zone = tz if tz is not None else (st.zones[st.zone[row]] if row >= 0 else self.config.default_tz)
+        s_start, s_end, s_hour, s_wd, n_slots = slot_tables(now_ns, deadline_ns, [zone])
         n_dims = self._offsets.shape[0] - 1
         choice = np.empty(n_dims, dtype=np.int64)
         draws = np.empty(int(self._offsets[-1]), dtype=np.float64)
-        score, prop = K.decide_one(row, h, st.sends, st.responses, st.prior_alpha, st.prior_beta, self._offsets,
-                                   mask, np.uint64(self.config.seed), _round_of(now_ns),
-                                   self.config.propensity_draws, choice, draws)
-        zone = tz if tz is not None else (st.zones[st.zone[row]] if row >= 0 else self.config.default_tz)
-        return self._decision(customer_id, choice, score, prop, draws, now_ts, zone)
+        send_ns, score, prop, status = decide_one(
+            row, h, st.sends, st.responses, st.prior_alpha, st.prior_beta, self._offsets, rules.earliest[0],
+            s_start[0], s_end[0], s_hour[0], s_wd[0], int(n_slots[0]), deadline_ns, rules.quiet, rules.value,
+            rules.cost, bool(urgent), self._hour_dim, self._weekday_dim, self._smooth, np.uint64(self.config.seed),
+            _round_of(now_ns), self.config.propensity_draws, choice, draws)
+        reason = self._hold_reasons(np.array([status]), rules, deadline_ns, pol)[0]
+        escalate = bool(rules.escalate[0]) if rules.escalate is not None else False
+        return self._decision(customer_id, choice, score, prop, draws, send_ns, reason, escalate)
 
     def _decision(self, customer_id: Any, choice: np.ndarray, score: float, prop: float, draws: np.ndarray,
-                  now_ts: pd.Timestamp, zone: str) -> Decision:
-        if choice[0] < 0:
-            return Decision(customer_id, None, None, None, None, float(prop), float("nan"), "no_allowed_channel",
-                            {}, draws, self.space)
+                  send_ns: int, reason: int, escalate: bool) -> Decision:
+        if reason >= 0:
+            return Decision(customer_id, None, None, None, None, float(prop), float(score), _REASONS[reason],
+                            {}, draws, self.space, escalate)
         labels = self._labels
         wording = labels[self._wording_dim][choice[self._wording_dim]] if self._wording_dim >= 0 else None
-        if self._hour_dim >= 0:
-            hour: int | None = int(choice[self._hour_dim])
-            send_at = pd.Timestamp(next_hour_start_ns(now_ts.value, zone, hour), tz="UTC")
-        else:
-            hour, send_at = None, now_ts.tz_convert("UTC")
+        hour = int(choice[self._hour_dim]) if self._hour_dim >= 0 else None
         extra = {k: labels[d][choice[d]] for k, d in self._extra_dims}
-        return Decision(customer_id, labels[0][choice[0]], wording, hour, send_at, float(prop), float(score), None,
-                        extra, draws, self.space)
+        return Decision(customer_id, labels[0][choice[0]], wording, hour, pd.Timestamp(int(send_ns), tz="UTC"),
+                        float(prop), float(score), None, extra, draws, self.space, escalate)
 
     def rank(self, customers: Any, now: Any = None, *, allowed_channels: Iterable[str] | None = None,
-             propensity: bool = True, top_k: int | None = None) -> pd.DataFrame:
-        """Decide for a batch of customers: one row each.
+             propensity: bool = True, top_k: int | None = None, budget: int | None = None,
+             capacity: Mapping[str, int] | None = None, policy: ContactPolicy | None = None,
+             deadline: Any = None, urgent: bool = False, promotional: bool = True,
+             value: float | None = None) -> pd.DataFrame:
+        """Decide for a batch of customers: one row each (holds included).
 
         Parameters
         ----------
         customers : DataFrame, path, or sequence of ids
-            Needs ``customer_id``; an optional ``tz`` column overrides the learned zone.
+            Needs ``customer_id``; an optional ``tz`` column overrides the learned
+            zone, and ``consent_<channel>`` columns (bool, null = no record)
+            override the consent store when a policy applies.
         now : timestamp, optional
             Decision time; the same ``now`` gives the same decisions as
             :meth:`choose_channel` for each customer.
@@ -337,15 +550,21 @@ class ChannelModel:
             Channels eligible for everyone.
         propensity : bool, default True
             Compute each decision's propensity (False is faster; the column is NaN).
-        top_k : int, optional
-            Keep only the ``top_k`` customers with the highest score.
+        top_k, budget : int, optional
+            Keep only the ``top_k`` (``budget``: the same) customers with the
+            highest score -- who to contact today.
+        capacity : mapping channel -> int, optional
+            At most this many sends per channel; the best-scoring customers keep
+            the channel, the others are decided again without it.
+        policy, deadline, urgent, promotional, value
+            As in :meth:`choose_channel`.
 
         Returns
         -------
         DataFrame
-            ``customer_id, channel, wording, hour, send_at, score, propensity``
-            (plus one column per extra dimension), in input order, or by
-            decreasing score with ``top_k``.
+            ``customer_id, channel, wording, hour, send_at, score, propensity,
+            hold_reason, escalate_to_human`` (plus one column per extra dimension),
+            in input order, or by decreasing score with ``top_k``.
 
         Examples
         --------
@@ -354,74 +573,347 @@ class ChannelModel:
         ...                      "channel": ["sms", "email"], "responded_at": ["2026-01-01 02:00", None]})
         >>> model = ChannelModel(space).fit(logs, as_of="2026-01-10")
         >>> model.rank(["a", "b", "new"], now="2026-01-11 09:00").shape
-        (3, 7)
+        (3, 9)
+        >>> int(model.rank(["a", "b"], now="2026-01-11 09:00", capacity={"sms": 0, "email": 1})["channel"].isna().sum())
+        1
         """
         st = self._state()
         now_ts = _now(now)
+        now_ns = now_ts.value
         if isinstance(customers, (pd.DataFrame, str)) or hasattr(customers, "__fspath__"):
             table = read_table(customers, name="customers")
         else:
             table = pd.DataFrame({"customer_id": list(customers)})
         if "customer_id" not in table.columns:
             raise ValueError(f"customers: missing required column 'customer_id' (columns present: {', '.join(map(str, table.columns))})")
+        table = table.reset_index(drop=True)
+        if top_k is not None and budget is not None and int(top_k) != int(budget):
+            raise ValueError(f"top_k and budget mean the same thing; got top_k={top_k}, budget={budget}")
+        k_keep = top_k if top_k is not None else budget
+        caps = self._capacity(capacity)
+        pol = self._policy(policy)
         n = len(table)
-        ids = table["customer_id"].reset_index(drop=True)
+        ids = table["customer_id"]
         rows, hashes = st.index.rows_of(ids) if n else (np.zeros(0, np.int64), np.zeros(0, np.uint64))
-        mask = self._mask(allowed_channels, None)[None, :]
+        mask = self._mask(allowed_channels, None)
+        rules = self._rules(st, rows, ids, now_ns, pol, mask, table, None, promotional, value)
+        deadline_ns = self._deadline_ns(now_ns, deadline, pol)
+        zcodes, zones = self._zones_of(st, table, rows)
+        slots = slot_tables(now_ns, deadline_ns, zones)
         n_dims = self._offsets.shape[0] - 1
         choice = np.empty((n, n_dims), dtype=np.int64)
+        send_ns = np.empty(n, dtype=np.int64)
         score = np.empty(n)
         prop = np.empty(n)
-        K.decide_many(rows, hashes, st.sends, st.responses, st.prior_alpha, st.prior_beta, self._offsets, mask,
-                      np.uint64(self.config.seed), _round_of(now_ts.value),
-                      self.config.propensity_draws if propensity else 0, choice, score, prop)
-        out = pd.DataFrame({"customer_id": ids})
-        hold = choice[:, 0] < 0
-        for d, dim in enumerate(self.space.dimensions):
-            if dim in ("hour", "weekday"):
-                continue
-            codes = np.where(hold, -1, choice[:, d])
-            out[dim] = pd.Categorical.from_codes(codes, categories=list(self._labels[d]))
-        if "hour" in self.space.dimensions:
-            hour = choice[:, self.space.dimension_index("hour")]
-            if "tz" in table.columns:
-                zcodes, zones = zone_codes(table["tz"], n, self.config.default_tz)
-                known = table["tz"].reset_index(drop=True).isna().to_numpy() & (rows >= 0)
-            else:
-                zcodes, zones, known = np.zeros(n, np.int64), [self.config.default_tz], rows >= 0
-            # customers without a given zone take the one learned from their logs
-            zcodes = zcodes.copy()
-            zcodes[known] = st.zone[rows[known]].astype(np.int64) + len(zones)
-            zones = zones + list(st.zones)
-            table_ns = send_at_table(now_ts.value, zones)
-            send_ns = table_ns[zcodes, np.clip(hour, 0, 23)]
-            send_ns[hold] = NAT
-            out["hour"] = pd.array(np.where(hold, -1, hour), dtype="Int8")
-            out.loc[hold, "hour"] = pd.NA
-            out["send_at"] = pd.DatetimeIndex(send_ns.view("M8[ns]")).tz_localize("UTC")
-        else:
-            out["hour"] = pd.array([pd.NA] * n, dtype="Int8")
-            out["send_at"] = pd.DatetimeIndex(np.where(hold, NAT, now_ts.value).view("M8[ns]")).tz_localize("UTC")
-        out["score"] = score
-        out["propensity"] = prop if propensity else np.nan
-        cols = ["customer_id", "channel"] + (["wording"] if "wording" in out else []) + \
-            ["hour", "send_at", "score", "propensity"] + list(self.space.extra)
-        if "wording" not in out:
-            out["wording"] = pd.Categorical.from_codes(np.full(n, -1), categories=[])
-            cols.insert(2, "wording")
-        out = out[cols]
-        if top_k is not None:
-            k = int(top_k)
+        status = np.empty(n, dtype=np.int8)
+        n_prop = self.config.propensity_draws if propensity else 0
+
+        def run(idx: np.ndarray | None, earliest: np.ndarray) -> None:
+            sel = slice(None) if idx is None else idx
+            c, t, s, p, stt = (choice[sel], send_ns[sel], score[sel], prop[sel], status[sel])
+            if idx is not None:
+                c, t, s, p, stt = (np.ascontiguousarray(a) for a in (c, t, s, p, stt))
+            decide_many(rows[sel], hashes[sel], st.sends, st.responses, st.prior_alpha, st.prior_beta, self._offsets,
+                        earliest, zcodes[sel], *slots, deadline_ns, rules.quiet, rules.value, rules.cost, bool(urgent),
+                        self._hour_dim, self._weekday_dim, self._smooth, np.uint64(self.config.seed),
+                        _round_of(now_ns), n_prop, c, t, s, p, stt)
+            if idx is not None:
+                choice[idx], send_ns[idx], score[idx], prop[idx], status[idx] = c, t, s, p, stt
+
+        run(None, rules.earliest)
+        bumped = self._apply_capacity(caps, rules, choice, score, status, run) if caps else None
+        reason = self._hold_reasons(status, rules, deadline_ns, pol)
+        if bumped is not None:
+            reason[bumped & (status == INFEASIBLE)] = _REASONS.index("capacity")
+        out = self._frame(ids, choice, send_ns, score, prop if propensity else np.full(n, np.nan), reason,
+                          rules.escalate if rules.escalate is not None else np.zeros(n, bool))
+        if k_keep is not None:
+            k = int(k_keep)
             if k < 0:
-                raise ValueError(f"top_k: must be >= 0, got {top_k}")
-            s = np.where(np.isnan(score), -np.inf, score)
-            if k < n:
-                part = np.argpartition(-s, k)[:k] if k else np.zeros(0, np.int64)
-            else:
-                part = np.arange(n)
+                raise ValueError(f"top_k: must be >= 0, got {k_keep}")
+            s = np.where(np.isnan(score) | (reason >= 0), -np.inf, score)
+            part = np.argpartition(-s, k)[:k] if k < n else np.arange(n)
             part = part[np.argsort(-s[part], kind="stable")]
             out = out.iloc[part].reset_index(drop=True)
         return out
+
+    def _capacity(self, capacity: Mapping[str, int] | None) -> dict[int, int]:
+        if capacity is None:
+            return {}
+        out: dict[int, int] = {}
+        for name, cap in dict(capacity).items():
+            pos = self._channel_pos.get(name)
+            if pos is None:
+                raise ValueError(f"capacity: unknown channel {name!r} (known: {', '.join(self.space.channels)})")
+            k = _whole(cap, f"capacity[{name!r}]")
+            if k < 0:
+                raise ValueError(f"capacity[{name!r}]: must be >= 0, got {cap}")
+            out[pos] = k
+        return out
+
+    def _apply_capacity(self, caps: dict[int, int], rules: _Rules, choice: np.ndarray, score: np.ndarray,
+                        status: np.ndarray, run: Any) -> np.ndarray:
+        """Keep each capped channel for its best-scoring customers; decide the rest again without it.
+
+        Returns which customers lost a channel to capacity.
+        """
+        n = choice.shape[0]
+        bumped = np.zeros(n, dtype=bool)
+        earliest = rules.earliest if rules.earliest.shape[0] == n else np.repeat(rules.earliest, n, axis=0)
+        earliest = earliest.copy()
+        for _ in range(len(self.space.channels) + 1):
+            redo = []
+            for c, cap in caps.items():
+                on = np.flatnonzero((status == OK) & (choice[:, 0] == c))
+                if on.size > cap:
+                    order = on[np.argsort(-score[on], kind="stable")]
+                    redo.append(order[cap:])
+            if not redo:
+                return bumped
+            idx = np.sort(np.concatenate(redo))
+            bumped[idx] = True
+            for c, cap in caps.items():
+                full = ((status == OK) & (choice[:, 0] == c)).sum() >= cap
+                if full:
+                    earliest[idx, c] = NO_TIME
+            rules.earliest = earliest
+            run(idx, np.ascontiguousarray(earliest[idx]))
+        return bumped
+
+    def _zones_of(self, st: PosteriorStore, table: pd.DataFrame, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        n = len(table)
+        if "tz" in table.columns:
+            zcodes, zones = zone_codes(table["tz"], n, self.config.default_tz)
+            learned = table["tz"].isna().to_numpy() & (rows >= 0)
+        else:
+            zcodes, zones, learned = np.zeros(n, np.int64), [self.config.default_tz], rows >= 0
+        # customers without a given zone take the one learned from their logs
+        zcodes = zcodes.copy()
+        zcodes[learned] = st.zone[rows[learned]].astype(np.int64) + len(zones)
+        return zcodes, zones + list(st.zones)
+
+    def _frame(self, ids: pd.Series, choice: np.ndarray, send_ns: np.ndarray, score: np.ndarray, prop: np.ndarray,
+               reason: np.ndarray, escalate: np.ndarray) -> pd.DataFrame:
+        n = choice.shape[0]
+        hold = reason >= 0
+        out = pd.DataFrame({"customer_id": ids.reset_index(drop=True)})
+        for d, dim in enumerate(self.space.dimensions):
+            if dim in ("hour", "weekday"):
+                continue
+            out[dim] = pd.Categorical.from_codes(np.where(hold, -1, choice[:, d]), categories=list(self._labels[d]))
+        if "wording" not in out:
+            out["wording"] = pd.Categorical.from_codes(np.full(n, -1), categories=[])
+        if self._hour_dim >= 0:
+            out["hour"] = pd.array(np.where(hold, 0, choice[:, self._hour_dim]), dtype="Int8")
+            out.loc[hold, "hour"] = pd.NA
+        else:
+            out["hour"] = pd.array([pd.NA] * n, dtype="Int8")
+        out["send_at"] = pd.DatetimeIndex(np.where(hold, NAT, send_ns).view("M8[ns]")).tz_localize("UTC")
+        out["score"] = np.where(hold & (reason != _REASONS.index("not_worth_cost")), np.nan, score)
+        out["propensity"] = prop
+        out["hold_reason"] = pd.Categorical.from_codes(reason, categories=list(_REASONS))
+        out["escalate_to_human"] = escalate
+        cols = ["customer_id", "channel", "wording", "hour", "send_at", "score", "propensity", "hold_reason",
+                "escalate_to_human"] + list(self.space.extra)
+        return out[cols]
+
+    # -- what a service reports between fits ------------------------------------------
+    def record_send(self, customer_id: Any, channel: str, at: Any = None) -> None:
+        """Remember a send made between fits, so caps and the minimum gap count it (thread-safe).
+
+        The next ``fit`` / ``partial_fit`` folds it into the model's contact
+        history (where the same send arriving again through the log is kept
+        once), and :meth:`save` includes it.
+
+        Examples
+        --------
+        >>> space = ArmSpace(channels=["email", "sms"], hours=False, weekdays=False)
+        >>> logs = pd.DataFrame({"customer_id": ["a"], "sent_at": ["2026-01-01"], "channel": ["sms"],
+        ...                      "responded_at": [None]})
+        >>> model = ChannelModel(space, policy=ContactPolicy(min_gap="1D")).fit(logs, as_of="2026-01-05")
+        >>> model.update_consent("a", granted=["email", "sms"])
+        >>> model.record_send("a", "email", at="2026-01-06 09:00")
+        >>> model.choose_channel("a", now="2026-01-06 12:00", deadline="6h").hold_reason
+        'cap'
+        """
+        pos = self._channel_pos.get(channel)
+        if pos is None:
+            raise ValueError(f"channel: unknown channel {channel!r} (known: {', '.join(self.space.channels)})")
+        ns = _now(at).value
+        self._ledger.add(customer_id, "send", minute=int(ns // (60 * NS_PER_S)), channel=pos)
+
+    def update_consent(self, customers: Any, *, granted: Iterable[str] = (), revoked: Iterable[str] = ()) -> None:
+        """Record consent: for one customer (``granted`` / ``revoked`` channels), or from a table.
+
+        Parameters
+        ----------
+        customers : customer id, or DataFrame
+            A table has ``customer_id`` and ``consent_<channel>`` columns (bool;
+            null leaves the record unchanged), like the customers table of :meth:`rank`.
+        granted, revoked : iterable of str
+            For a single customer. Granting a channel also lifts an earlier
+            unsubscription from it.
+
+        Examples
+        --------
+        >>> space = ArmSpace(channels=["email", "sms"], hours=False, weekdays=False)
+        >>> logs = pd.DataFrame({"customer_id": ["a"], "sent_at": ["2026-01-01"], "channel": ["sms"],
+        ...                      "responded_at": [None]})
+        >>> model = ChannelModel(space, policy=ContactPolicy()).fit(logs, as_of="2026-01-05")
+        >>> model.update_consent(pd.DataFrame({"customer_id": ["a"], "consent_email": [True]}))
+        >>> model.choose_channel("a", now="2026-01-06 12:00").channel
+        'email'
+        """
+        channels = self.space.channels
+        if isinstance(customers, pd.DataFrame):
+            if "customer_id" not in customers.columns:
+                raise ValueError("customers: missing required column 'customer_id'")
+            cols = [(c, f"consent_{name}") for c, name in enumerate(channels) if f"consent_{name}" in customers.columns]
+            if not cols:
+                raise ValueError("customers: no consent_<channel> column (expected one of "
+                                 f"{', '.join('consent_' + c for c in channels)})")
+            grant = np.zeros(len(customers), np.int64)
+            revoke = np.zeros(len(customers), np.int64)
+            for c, col in cols:
+                vals = customers[col].reset_index(drop=True)
+                given = vals.notna().to_numpy()
+                yes = vals.fillna(False).astype(bool).to_numpy()
+                grant |= np.where(given & yes, 1 << c, 0)
+                revoke |= np.where(given & ~yes, 1 << c, 0)
+            for cid, g, r in zip(customers["customer_id"], grant, revoke):
+                if g or r:
+                    self._ledger.add(cid, "consent", grant=int(g), revoke=int(r))
+            return
+        g = channel_bits(channels, list(granted))
+        r = channel_bits(channels, list(revoked))
+        if g & r:
+            raise ValueError("granted and revoked name the same channel")
+        self._ledger.add(customers, "consent", grant=g, revoke=r)
+
+    def observe_inbound(self, contacts: Any, *, weight: float | None = None) -> "ChannelModel":
+        """Count inbound contacts (a customer writing to us on a channel) as weighted successes.
+
+        Parameters
+        ----------
+        contacts : DataFrame
+            ``customer_id, channel, at``.
+        weight : float, optional
+            Successes per contact (default: the model's ``inbound_weight``),
+            decayed like sends by the time from ``at`` to the model's watermark.
+            Not idempotent: observe each contact once.
+
+        Examples
+        --------
+        >>> space = ArmSpace(channels=["email", "whatsapp"], hours=False, weekdays=False)
+        >>> logs = pd.DataFrame({"customer_id": ["a"], "sent_at": ["2026-01-01"], "channel": ["email"],
+        ...                      "responded_at": [None]})
+        >>> model = ChannelModel(space, half_life=None).fit(logs, as_of="2026-01-05")
+        >>> model.observe_inbound(pd.DataFrame({"customer_id": ["a"], "channel": ["whatsapp"],
+        ...                                     "at": ["2026-01-04"]})).explain("a")["responses"].tolist()
+        [0.0, 1.0]
+        """
+        w = self.config.inbound_weight if weight is None else float(weight)
+        if not np.isfinite(w) or w < 0:
+            raise ValueError(f"weight: must be a finite number >= 0, got {weight!r}")
+        for col in ("customer_id", "channel", "at"):
+            if col not in contacts.columns:
+                raise ValueError(f"contacts: missing required column {col!r}")
+        codes = contacts["channel"].map(self._channel_pos)
+        bad = codes.isna().to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"column 'channel': unknown channel {contacts['channel'].iloc[i]!r} in row {i} "
+                             f"(known: {', '.join(self.space.channels)})")
+        from ._time import to_utc_ns
+
+        at = to_utc_ns(contacts["at"], "at", allow_null=False)
+        with self._lock:
+            st = self._state()
+            index, rows = st.index.extend(contacts["customer_id"].reset_index(drop=True))
+            grown = apply_events(st, [])
+            n = len(index)
+            sends = np.zeros((n, st.sends.shape[1]), np.float32)
+            responses = np.zeros_like(sends)
+            sends[: st.n_customers], responses[: st.n_customers] = st.sends, st.responses
+            dt = np.maximum(st.watermark_ns - at, 0) if st.watermark_ns != NAT else np.zeros_like(at)
+            h = self.config.half_life_ns
+            wt = (w * np.exp2(-dt / h)) if h else np.full(at.shape[0], w)
+            ch = codes.to_numpy(dtype=np.int64)
+            np.add.at(sends, (rows, ch), wt.astype(np.float32))
+            np.add.at(responses, (rows, ch), wt.astype(np.float32))
+
+            def pad(arr: np.ndarray, fill: Any = 0) -> np.ndarray:
+                out = np.full((n,) + arr.shape[1:], fill, dtype=arr.dtype)
+                out[: arr.shape[0]] = arr
+                return out
+
+            self.state_ = replace(grown, index=index, sends=sends, responses=responses,
+                                  unsubscribed=pad(st.unsubscribed), complained=pad(st.complained),
+                                  last_complaint_ns=pad(st.last_complaint_ns, NAT), last_sent_ns=pad(st.last_sent_ns, NAT),
+                                  zone=pad(st.zone), consent=pad(st.consent), history_min=pad(st.history_min, HISTORY_EMPTY),
+                                  history_channel=pad(st.history_channel))
+        return self
+
+    def reply_latency(self, quantiles: Iterable[float] = (0.5, 0.8)) -> pd.DataFrame:
+        """Reply-latency quantiles per channel, learned from the logs (replies within the window).
+
+        Examples
+        --------
+        >>> space = ArmSpace(channels=["email", "sms"], hours=False, weekdays=False)
+        >>> logs = pd.DataFrame({"customer_id": ["a", "b"], "sent_at": ["2026-01-01", "2026-01-01"],
+        ...     "channel": ["sms", "email"], "responded_at": ["2026-01-01 00:10", None]})
+        >>> lat = ChannelModel(space).fit(logs, as_of="2026-01-05").reply_latency()
+        >>> float(lat.loc["sms", "replies"]), bool(lat.loc["sms", "q0.5"] < pd.Timedelta("11min"))
+        (1.0, True)
+        """
+        st = self._state()
+        qs = [float(q) for q in quantiles]
+        for q in qs:
+            if not 0 < q < 1:
+                raise ValueError(f"quantiles: each must be in (0, 1), got {q}")
+        data = {"replies": st.latency.sum(axis=1)}
+        for q in qs:
+            data[f"q{q:g}"] = [pd.to_timedelta(latency_quantile(st.latency[c], q), unit="s")
+                               for c in range(len(self.space.channels))]
+        return pd.DataFrame(data, index=pd.Index(self.space.channels, name="channel"))
+
+    def latency_quantile(self, channel: str, q: float = 0.8) -> pd.Timedelta:
+        """One channel's reply-latency quantile (NaT before any reply was seen).
+
+        Examples
+        --------
+        >>> space = ArmSpace(channels=["sms"], hours=False, weekdays=False)
+        >>> logs = pd.DataFrame({"customer_id": ["a"], "sent_at": ["2026-01-01"], "channel": ["sms"],
+        ...                      "responded_at": ["2026-01-01 01:00"]})
+        >>> ChannelModel(space).fit(logs).latency_quantile("sms", 0.5) < pd.Timedelta("70min")
+        True
+        """
+        pos = self._channel_pos.get(channel)
+        if pos is None:
+            raise ValueError(f"channel: unknown channel {channel!r} (known: {', '.join(self.space.channels)})")
+        if not 0 < q < 1:
+            raise ValueError(f"q: must be in (0, 1), got {q}")
+        secs = latency_quantile(self._state().latency[pos], q)
+        return pd.NaT if np.isnan(secs) else pd.to_timedelta(secs, unit="s")
+
+    def plan_cascade(self, customer_id: Any, now: Any = None, *, max_steps: int = 3, quantile: float = 0.8,
+                     **decision_args: Any) -> "CascadePlan":
+        """Escalation plan: the best channel, then the next if no reply came, and so on.
+
+        See :func:`channelopt.cascade.plan_cascade` (this is the same).
+
+        Examples
+        --------
+        >>> space = ArmSpace(channels=["email", "sms"], hours=False, weekdays=False)
+        >>> logs = pd.DataFrame({"customer_id": ["a", "a"], "sent_at": ["2026-01-01", "2026-01-02"],
+        ...     "channel": ["sms", "email"], "responded_at": ["2026-01-01 00:10", "2026-01-02 03:00"]})
+        >>> plan = ChannelModel(space).fit(logs, as_of="2026-01-09").plan_cascade("a", now="2026-01-10")
+        >>> [s.channel for s in plan.steps]
+        ['email', 'sms']
+        """
+        from .cascade import plan_cascade
+
+        return plan_cascade(self, customer_id, now, max_steps=max_steps, quantile=quantile, **decision_args)
 
     # -- inspection -----------------------------------------------------------------
     def explain(self, customer_id: Any, *, level: float = 0.9) -> pd.DataFrame:
@@ -475,8 +967,9 @@ class ChannelModel:
         >>> load(d).state_.n_customers
         1
         """
-        st = self._state()
+        st = apply_events(self._state(), self._ledger.snapshot()[1])
         st.save(path, {"library_version": __version__, "config": self.config.to_dict(),
+                       "policy": None if self.policy is None else self.policy.to_dict(),
                        "last_fit": dict(getattr(self, "last_fit_", {}))})
 
     @classmethod
@@ -489,7 +982,9 @@ class ChannelModel:
             raise ValueError(f"{path}: manifest has no valid config ({exc})") from None
         model = cls(store.space, response_window=config.response_window, half_life=config.half_life,
                     seed=config.seed, default_tz=config.default_tz, propensity_draws=config.propensity_draws,
-                    prior_max_strength=config.prior_max_strength, prior_sample=config.prior_sample)
+                    prior_max_strength=config.prior_max_strength, prior_sample=config.prior_sample,
+                    hour_smoothing=config.hour_smoothing, inbound_weight=config.inbound_weight,
+                    policy=_policy_from(manifest.get("policy"), path))
         model.state_ = store
         model.as_of_ = pd.Timestamp(store.watermark_ns, tz="UTC") if store.watermark_ns != NAT else None
         model.last_fit_ = dict(manifest.get("last_fit", {}))
@@ -514,6 +1009,26 @@ def load(path: Any, *, verify: bool = True) -> ChannelModel:
     ValueError: no/such/dir: not a saved model (no manifest.json)
     """
     return ChannelModel.load(path, verify=verify)
+
+
+def _policy_from(data: Any, path: Any) -> ContactPolicy | None:
+    if data is None:
+        return None
+    try:
+        return ContactPolicy.from_dict(data)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{path}: manifest has no valid policy ({exc})") from None
+
+
+def _consent_events(store: PosteriorStore) -> list[Any]:
+    """The store's recorded consent as ledger events (carried over by a refit from scratch)."""
+    from ._ledger import Event
+
+    has = np.flatnonzero(store.consent != 0)
+    if not has.size:
+        return []
+    ids = store.index.ids()[has]
+    return [Event(0, customer_key(i), "consent", 0, -1, int(b), 0) for i, b in zip(ids, store.consent[has])]
 
 
 def _now(now: Any) -> pd.Timestamp:

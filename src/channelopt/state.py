@@ -39,7 +39,7 @@ import numpy as np
 from . import _kernels as K
 from ._index import CustomerIndex
 from ._persist import read_directory, write_directory
-from ._time import NAT
+from ._time import LATENCY_EDGES_S, NAT, latency_bins
 from ._values import plain
 from .arms import ArmSpace
 from .config import ModelConfig
@@ -48,7 +48,14 @@ from .schema import EncodedLogs
 
 __all__ = ["PosteriorStore", "Ingestion", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+
+#: Sends remembered per customer for caps and the minimum gap (a cap allows at most this many).
+HISTORY_SLOTS = 8
+
+#: Empty slot of the send history (minutes since the epoch, int32).
+HISTORY_EMPTY = np.iinfo(np.int32).min
+NS_PER_MIN = 60 * 10**9
 
 
 @dataclass(frozen=True)
@@ -70,6 +77,14 @@ class PosteriorStore:
         latest send that names one (0 = the model's default zone).
     prior_alpha, prior_beta : float64 (n_arms,)
         Population prior per arm (empirical Bayes).
+    consent : uint32 (n_customers,)
+        Bit ``c`` set when consent for channel ``c`` is recorded (see
+        :meth:`ChannelModel.update_consent`); an unsubscription revokes it.
+    history_min, history_channel : int32, int8 (n_customers, HISTORY_SLOTS)
+        The customer's latest sends (minutes since the epoch, channel), for
+        frequency caps and the minimum gap; empty slots hold ``HISTORY_EMPTY``.
+    latency : float64 (n_channels, 64)
+        Counts of reply latencies per channel on the grid of :mod:`channelopt.timing`.
     """
 
     space: ArmSpace
@@ -84,6 +99,10 @@ class PosteriorStore:
     last_sent_ns: np.ndarray
     zone: np.ndarray
     zones: tuple[str, ...]
+    consent: np.ndarray
+    history_min: np.ndarray
+    history_channel: np.ndarray
+    latency: np.ndarray
     watermark_ns: int = int(NAT)
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -94,7 +113,9 @@ class PosteriorStore:
         prior = np.ones(n_arms, dtype=np.float64)
         return cls(space, CustomerIndex.empty(), z32, z32.copy(), np.zeros(0, np.uint32), np.zeros(0, np.uint32),
                    np.zeros(0, np.int64), prior, prior.copy(), np.zeros(0, np.int64), np.zeros(0, np.uint16),
-                   (default_tz,), int(NAT), {})
+                   (default_tz,), np.zeros(0, np.uint32), np.zeros((0, HISTORY_SLOTS), np.int32),
+                   np.zeros((0, HISTORY_SLOTS), np.int8), np.zeros((len(space.channels), LATENCY_EDGES_S.size)),
+                   int(NAT), {})
 
     @property
     def n_customers(self) -> int:
@@ -113,7 +134,8 @@ class PosteriorStore:
         out = {"sends": self.sends, "responses": self.responses, "unsubscribed": self.unsubscribed,
                "complained": self.complained, "last_complaint_ns": self.last_complaint_ns,
                "prior_alpha": self.prior_alpha, "prior_beta": self.prior_beta, "last_sent_ns": self.last_sent_ns,
-               "zone": self.zone}
+               "zone": self.zone, "consent": self.consent, "history_min": self.history_min,
+               "history_channel": self.history_channel, "latency": self.latency}
         out.update(self.index.arrays())
         return out
 
@@ -149,7 +171,9 @@ class PosteriorStore:
         expected = {"sends": ((n, n_arms), np.float32), "responses": ((n, n_arms), np.float32),
                     "unsubscribed": ((n,), np.uint32), "complained": ((n,), np.uint32),
                     "last_complaint_ns": ((n,), np.int64), "last_sent_ns": ((n,), np.int64),
-                    "zone": ((n,), np.uint16), "prior_alpha": ((n_arms,), np.float64),
+                    "zone": ((n,), np.uint16), "consent": ((n,), np.uint32),
+                    "history_min": ((n, HISTORY_SLOTS), np.int32), "history_channel": ((n, HISTORY_SLOTS), np.int8),
+                    "latency": ((len(space.channels), LATENCY_EDGES_S.size), np.float64), "prior_alpha": ((n_arms,), np.float64),
                     "prior_beta": ((n_arms,), np.float64), "id_offsets": ((n + 1,), np.int64),
                     "id_data": (None, np.uint8), "id_hashes": ((n,), np.uint64),
                     "id_sorted_hashes": ((n,), np.uint64), "id_order": ((n,), np.int64)}
@@ -164,7 +188,8 @@ class PosteriorStore:
         index = CustomerIndex.from_arrays(manifest["id_kind"], a)
         return cls(space, index, a["sends"], a["responses"], a["unsubscribed"], a["complained"],
                    a["last_complaint_ns"], a["prior_alpha"], a["prior_beta"], a["last_sent_ns"], a["zone"],
-                   zones, int(manifest["watermark_ns"]), dict(manifest.get("counts", {})))
+                   zones, a["consent"], a["history_min"], a["history_channel"], a["latency"],
+                   int(manifest["watermark_ns"]), dict(manifest.get("counts", {})))
 
 
 def _grow(arr: np.ndarray, n: int) -> np.ndarray:
@@ -214,6 +239,11 @@ class Ingestion:
         self.last_sent[n:] = NAT
         self.zone = _grow(np.array(st.zone, dtype=np.uint16), n)
         self.zones = list(st.zones)
+        self.consent = _grow(np.array(st.consent, dtype=np.uint32), n)
+        self.hist_t = _grow(np.array(st.history_min, dtype=np.int32), n)
+        self.hist_t[n:] = HISTORY_EMPTY
+        self.hist_c = _grow(np.array(st.history_channel, dtype=np.int8), n)
+        self.latency = np.array(st.latency, dtype=np.float64)
         self._started = True
 
     def _decay(self, dt_ns: Any) -> Any:
@@ -270,6 +300,10 @@ class Ingestion:
             self.last_compl[old:] = NAT
             self.last_sent[old:] = NAT
             self.zone = _grow(self.zone, n)
+            self.consent = _grow(self.consent, n)
+            old = self.hist_t.shape[0]
+            self.hist_t, self.hist_c = _grow(self.hist_t, n), _grow(self.hist_c, n)
+            self.hist_t[old:] = HISTORY_EMPTY
         sent = enc.sent_ns[sel]
         resp = enc.responded_ns[sel]
         arms = enc.arms[sel]
@@ -291,6 +325,12 @@ class Ingestion:
             weight = self._decay(t - sent[c])
             K.accumulate(rows[c], np.ascontiguousarray(arms[c]), weight, success[c], self.sends, self.responses)
         channel = arms[:, 0].astype(np.int64)
+        ok = np.flatnonzero(success)
+        if ok.size:
+            np.add.at(self.latency, (channel[ok], latency_bins(resp[ok] - sent[ok])), 1.0)
+        # every send by T enters the contact history (idempotent: an identical send is kept once)
+        K.remember_sends(rows, (sent // NS_PER_MIN).astype(np.int32), channel.astype(np.int8), self.hist_t,
+                         self.hist_c)
         for flags, target in ((enc.unsubscribed[sel], self.unsub), (enc.complained[sel], self.compl)):
             f = np.flatnonzero(flags)
             if f.size:
@@ -355,7 +395,9 @@ class Ingestion:
             totals[k] = totals.get(k, 0) + self.counts[k]
         return replace(self.base, index=self.index, sends=sends, responses=responses, unsubscribed=self.unsub[:n],
                        complained=self.compl[:n], last_complaint_ns=self.last_compl[:n], last_sent_ns=self.last_sent[:n],
-                       zone=self.zone[:n], zones=tuple(self.zones), prior_alpha=alpha,
+                       zone=self.zone[:n], zones=tuple(self.zones), consent=self.consent[:n],
+                       history_min=self.hist_t[:n], history_channel=self.hist_c[:n], latency=self.latency,
+                       prior_alpha=alpha,
                        prior_beta=beta, watermark_ns=int(t), counts=totals)
 
 

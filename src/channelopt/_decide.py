@@ -1,0 +1,300 @@
+"""Numba: one Thompson decision per customer -- channel, wording, extras and send slot.
+
+The caller (model.py) turns every contact rule into plain arrays first:
+
+* ``earliest[c]``: the earliest time channel ``c`` may be used for this
+  customer (consent, caps and the minimum gap folded in; ``NO_TIME`` = never);
+* a *slot table* per time zone: the local hours between ``now`` and the
+  deadline, each with its UTC start and end, local hour and local weekday
+  (slot 0 starts at ``now`` itself);
+* ``quiet[c]``: a 24-bit mask of channel ``c``'s quiet local hours.
+
+A channel is feasible when some slot is usable for it: not quiet, and
+``max(slot start, earliest[c])`` before the slot ends and not after the
+deadline. The decision draws one Beta sample per arm (hour arms optionally
+smoothed over neighbouring hours), takes the feasible channel with the best
+draw (or the best ``value * draw - cost``), the best arm of every other
+dimension, and the usable slot of that channel whose (hour, weekday) draws
+multiply to the most (the first usable slot when the message is urgent or the
+space learns no time).
+
+The propensity is the probability of the whole decision under Thompson
+sampling. The dimensions are drawn independently, so it factorises into
+P(channel) x P(wording) x ... x P(slot | channel); each factor is estimated by
+Monte Carlo on ``n_prop`` fresh decisions from a separate stream, as
+``(wins + 1) / (n_prop + 1)`` (never 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from ._kernels import _PROPENSITY_STREAM, arm_key, beta_draw, draw_key, splitmix64
+
+NO_TIME = np.iinfo(np.int64).max
+
+OK = 0
+INFEASIBLE = 1
+NOT_WORTH_COST = 2
+
+_CHUNK = 256
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _posterior(r, j, sends, responses, prior_a, prior_b):
+    a = prior_a[j]
+    b = prior_b[j]
+    if r >= 0:
+        s = np.float64(sends[r, j])
+        k = np.float64(responses[r, j])
+        a += k
+        f = s - k
+        if f > 0.0:
+            b += f
+    return a, b
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _smoothed(r, lo, size, h, sends, responses, prior_a, prior_b, smooth):
+    """Posterior of hour arm ``h`` with the statistics of neighbouring hours mixed in (circular)."""
+    j = lo + h
+    a = prior_a[j]
+    b = prior_b[j]
+    if r >= 0:
+        half = smooth.shape[0] // 2
+        s = 0.0
+        k = 0.0
+        for t in range(smooth.shape[0]):
+            jj = lo + (h + t - half) % size
+            w = smooth[t]
+            s += w * np.float64(sends[r, jj])
+            k += w * np.float64(responses[r, jj])
+        a += k
+        f = s - k
+        if f > 0.0:
+            b += f
+    return a, b
+
+
+@njit(cache=True, nogil=True)
+def _draw_all(key, base, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, smooth, theta):
+    """One Beta draw per arm into ``theta`` (NaN for channels that cannot be used).
+
+    Arm ``j`` uses the stream ``arm_key(key, base + j)``.
+    """
+    n_dims = offsets.shape[0] - 1
+    for d in range(n_dims):
+        lo = offsets[d]
+        hi = offsets[d + 1]
+        for j in range(lo, hi):
+            if d == 0 and chan_ok[j] == 0:
+                theta[j] = np.nan
+                continue
+            if d == hour_dim and smooth.shape[0] > 1:
+                a, b = _smoothed(r, lo, hi - lo, j - lo, sends, responses, prior_a, prior_b, smooth)
+            else:
+                a, b = _posterior(r, j, sends, responses, prior_a, prior_b)
+            theta[j] = beta_draw(a, b, arm_key(key, np.uint64(base + j)))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _best_channel(theta, n_ch, chan_ok, value, cost):
+    """(channel, its value) maximising the draw, or value * draw - cost when ``value`` is set."""
+    best = -1
+    best_v = -np.inf
+    use_value = not np.isnan(value)
+    for c in range(n_ch):
+        if chan_ok[c] == 0:
+            continue
+        v = value * theta[c] - cost[c] if use_value else theta[c]
+        if v > best_v:
+            best_v = v
+            best = c
+    return best, best_v
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _best_arm(theta, lo, hi):
+    best = lo
+    best_v = theta[lo]
+    for j in range(lo + 1, hi):
+        if theta[j] > best_v:
+            best_v = theta[j]
+            best = j
+    return best - lo
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _best_slot(theta, c, slot_ok, n_slots, s_hour, s_wd, hour_lo, wd_lo, first_only):
+    best = -1
+    best_v = -1.0
+    for s in range(n_slots):
+        if slot_ok[c, s] == 0:
+            continue
+        if first_only:
+            return s
+        v = 1.0
+        if hour_lo >= 0:
+            v *= theta[hour_lo + s_hour[s]]
+        if wd_lo >= 0:
+            v *= theta[wd_lo + s_wd[s]]
+        if v > best_v:
+            best_v = v
+            best = s
+    return best
+
+
+@njit(cache=True, nogil=True)
+def _usable_slots(earliest, s_start, s_end, s_hour, n_slots, deadline, quiet, slot_ok, chan_ok) -> int:
+    """Fill ``slot_ok[c, s]`` and ``chan_ok[c]``; return the number of feasible channels."""
+    n_ch = earliest.shape[0]
+    n_ok = 0
+    for c in range(n_ch):
+        e = earliest[c]
+        any_ok = 0
+        q = quiet[c]
+        for s in range(n_slots):
+            t = s_start[s]
+            if e > t:
+                t = e
+            ok = e != NO_TIME and t < s_end[s] and t <= deadline and ((q >> s_hour[s]) & 1) == 0
+            slot_ok[c, s] = 1 if ok else 0
+            if ok:
+                any_ok = 1
+        chan_ok[c] = any_ok
+        n_ok += any_ok
+    return n_ok
+
+
+@njit(cache=True, nogil=True)
+def decide_core(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earliest, s_start, s_end, s_hour, s_wd,
+                n_slots, deadline, quiet, value, cost, urgent, hour_dim, wd_dim, smooth, seed, round_, n_prop,
+                choice, theta, theta2, slot_ok, chan_ok, wins_dim):
+    """One customer's decision; returns ``(send_ns, score, propensity, status)``.
+
+    ``choice[d]`` gets the chosen arm of every dimension (hour and weekday: the
+    chosen slot's), or -1 everywhere on a hold. ``theta`` receives the
+    decision's draws; ``theta2``, ``slot_ok``, ``chan_ok`` and ``wins_dim`` are scratch.
+    """
+    n_dims = offsets.shape[0] - 1
+    n_ch = offsets[1]
+    for d in range(n_dims):
+        choice[d] = -1
+    if _usable_slots(earliest, s_start, s_end, s_hour, n_slots, deadline, quiet, slot_ok, chan_ok) == 0:
+        for j in range(offsets[n_dims]):
+            theta[j] = np.nan
+        return NO_TIME, np.nan, 1.0, INFEASIBLE
+    key = draw_key(seed, round_, cust_hash)
+    _draw_all(key, 0, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, smooth, theta)
+    c, c_value = _best_channel(theta, n_ch, chan_ok, value, cost)
+    hour_lo = offsets[hour_dim] if hour_dim >= 0 else -1
+    wd_lo = offsets[wd_dim] if wd_dim >= 0 else -1
+    first_only = urgent or (hour_lo < 0 and wd_lo < 0)
+    hold = c_value < 0.0
+    slot = -1
+    if not hold:
+        choice[0] = c
+        for d in range(1, n_dims):
+            if d != hour_dim and d != wd_dim:
+                choice[d] = _best_arm(theta, offsets[d], offsets[d + 1])
+        slot = _best_slot(theta, c, slot_ok, n_slots, s_hour, s_wd, hour_lo, wd_lo, first_only)
+        if hour_dim >= 0:
+            choice[hour_dim] = s_hour[slot]
+        if wd_dim >= 0:
+            choice[wd_dim] = s_wd[slot]
+    if n_prop == 0:
+        prop = np.nan
+    else:
+        pkey = splitmix64(key ^ _PROPENSITY_STREAM)
+        n_arms = offsets[n_dims]
+        wins_ch = 1
+        wins_slot = 1
+        holds = 1
+        prop = 1.0
+        for d in range(n_dims):
+            wins_dim[d] = 1
+        for m in range(n_prop):
+            _draw_all(pkey, m * n_arms, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, smooth,
+                      theta2)
+            c2, v2 = _best_channel(theta2, n_ch, chan_ok, value, cost)
+            if hold:
+                if v2 < 0.0:
+                    holds += 1
+                continue
+            if c2 == c and v2 >= 0.0:
+                wins_ch += 1
+            for d in range(1, n_dims):
+                if d != hour_dim and d != wd_dim:
+                    if _best_arm(theta2, offsets[d], offsets[d + 1]) == choice[d]:
+                        wins_dim[d] += 1
+            if not first_only:
+                if _best_slot(theta2, c, slot_ok, n_slots, s_hour, s_wd, hour_lo, wd_lo, False) == slot:
+                    wins_slot += 1
+        denom = n_prop + 1.0
+        if hold:
+            prop = holds / denom
+        else:
+            prop = wins_ch / denom
+            for d in range(1, n_dims):
+                if d != hour_dim and d != wd_dim:
+                    prop *= wins_dim[d] / denom
+            if not first_only:
+                prop *= wins_slot / denom
+    if hold:
+        return NO_TIME, theta[c], prop, NOT_WORTH_COST
+    t = s_start[slot]
+    if earliest[c] > t:
+        t = earliest[c]
+    return t, theta[c], prop, OK
+
+
+@njit(cache=True, nogil=True)
+def decide_one(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earliest, s_start, s_end, s_hour, s_wd,
+               n_slots, deadline, quiet, value, cost, urgent, hour_dim, wd_dim, smooth, seed, round_, n_prop,
+               choice, theta):
+    """:func:`decide_core` with its own scratch; ``theta`` receives the decision's draws."""
+    n_arms = offsets[offsets.shape[0] - 1]
+    n_ch = offsets[1]
+    theta2 = np.empty(n_arms, dtype=np.float64)
+    slot_ok = np.empty((n_ch, max(n_slots, 1)), dtype=np.uint8)
+    chan_ok = np.empty(n_ch, dtype=np.uint8)
+    wins_dim = np.empty(offsets.shape[0] - 1, dtype=np.int64)
+    return decide_core(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earliest, s_start, s_end, s_hour,
+                       s_wd, n_slots, deadline, quiet, value, cost, urgent, hour_dim, wd_dim, smooth, seed, round_,
+                       n_prop, choice, theta, theta2, slot_ok, chan_ok, wins_dim)
+
+
+@njit(cache=True, parallel=True)
+def decide_many(rows, hashes, sends, responses, prior_a, prior_b, offsets, earliest, zone, s_start, s_end, s_hour,
+                s_wd, n_slots, deadline, quiet, value, cost, urgent, hour_dim, wd_dim, smooth, seed, round_, n_prop,
+                choice, send_ns, score, prop, status):
+    """:func:`decide_core` for every customer, in parallel over chunks of customers.
+
+    ``earliest`` has one row per customer or a single shared row; ``zone[i]``
+    selects customer ``i``'s row of the slot tables.
+    """
+    n = rows.shape[0]
+    n_arms = offsets[offsets.shape[0] - 1]
+    n_ch = offsets[1]
+    shared = earliest.shape[0] == 1
+    max_slots = max(s_start.shape[1], 1)
+    n_chunks = (n + _CHUNK - 1) // _CHUNK
+    for ci in prange(n_chunks):
+        theta = np.empty(n_arms, dtype=np.float64)
+        theta2 = np.empty(n_arms, dtype=np.float64)
+        slot_ok = np.empty((n_ch, max_slots), dtype=np.uint8)
+        chan_ok = np.empty(n_ch, dtype=np.uint8)
+        wins_dim = np.empty(offsets.shape[0] - 1, dtype=np.int64)
+        stop = min(n, (ci + 1) * _CHUNK)
+        for i in range(ci * _CHUNK, stop):
+            e = earliest[0] if shared else earliest[i]
+            z = zone[i]
+            t, s, p, st = decide_core(rows[i], hashes[i], sends, responses, prior_a, prior_b, offsets, e,
+                                      s_start[z], s_end[z], s_hour[z], s_wd[z], n_slots[z], deadline, quiet, value,
+                                      cost, urgent, hour_dim, wd_dim, smooth, seed, round_, n_prop, choice[i], theta,
+                                      theta2, slot_ok, chan_ok, wins_dim)
+            send_ns[i] = t
+            score[i] = s
+            prop[i] = p
+            status[i] = st

@@ -1,0 +1,130 @@
+"""What a service tells the model between fits: sends it made and consent changes.
+
+The ledger is an append-only list of events, indexed by customer, guarded by
+its own lock so a long fit never blocks ``record_send``. Decisions read a
+customer's events on the fly; a fit or a save folds them into the store
+(:func:`apply_events`) and drops exactly the events it folded in, so events
+recorded while a fit runs are kept.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._kernels import remember_sends
+from .state import HISTORY_EMPTY, NS_PER_MIN, PosteriorStore, _grow
+
+__all__ = ["Event", "Ledger", "apply_events", "customer_key"]
+
+
+class Event(NamedTuple):
+    seq: int
+    customer_id: Any
+    kind: str  # "send" or "consent"
+    minute: int  # send: minutes since the epoch
+    channel: int  # send: channel code
+    grant: int  # consent: bits granted
+    revoke: int  # consent: bits revoked
+
+
+def customer_key(customer_id: Any) -> Any:
+    """Normalise an id for the ledger's dict: numpy integers become ``int``."""
+    if isinstance(customer_id, np.integer):
+        return int(customer_id)
+    return customer_id
+
+
+class Ledger:
+    """Thread-safe event list with a per-customer view."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list[Event] = []
+        self._by_id: dict[Any, tuple[Event, ...]] = {}
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return len(self._events)
+
+    def add(self, customer_id: Any, kind: str, minute: int = 0, channel: int = -1, grant: int = 0,
+            revoke: int = 0) -> None:
+        key = customer_key(customer_id)
+        with self._lock:
+            self._seq += 1
+            ev = Event(self._seq, key, kind, minute, channel, grant, revoke)
+            self._events.append(ev)
+            self._by_id[key] = self._by_id.get(key, ()) + (ev,)
+
+    def of(self, customer_id: Any) -> tuple[Event, ...]:
+        """The customer's events (an immutable tuple, safe to read without the lock)."""
+        return self._by_id.get(customer_key(customer_id), ())
+
+    def snapshot(self) -> tuple[int, list[Event]]:
+        with self._lock:
+            return self._seq, list(self._events)
+
+    def drop_through(self, seq: int) -> None:
+        """Forget the events up to ``seq`` (folded into the store by a fit)."""
+        with self._lock:
+            self._events = [e for e in self._events if e.seq > seq]
+            by_id: dict[Any, tuple[Event, ...]] = {}
+            for e in self._events:
+                by_id[e.customer_id] = by_id.get(e.customer_id, ()) + (e,)
+            self._by_id = by_id
+
+    def ids(self) -> set[Any]:
+        return set(self._by_id)
+
+
+def adjust(events: tuple[Event, ...], consent: int, unsub: int, hist_t: np.ndarray,
+           hist_c: np.ndarray) -> tuple[int, int]:
+    """Apply one customer's events to copies of their consent bits and send history (in place)."""
+    for e in events:
+        if e.kind == "consent":
+            consent = (consent | e.grant) & ~e.revoke
+            unsub &= ~e.grant  # a new grant overrides an earlier unsubscription
+        else:
+            remember_sends(np.zeros(1, np.int64), np.array([e.minute], np.int32), np.array([e.channel], np.int8),
+                           hist_t, hist_c)
+    return consent, unsub
+
+
+def apply_events(store: PosteriorStore, events: list[Event]) -> PosteriorStore:
+    """A new store with the events folded in (customers seen only in events get empty statistics)."""
+    if not events:
+        return store
+    ids = [e.customer_id for e in events]
+    index, rows = store.index.extend(ids)
+    n = len(index)
+    old = store.n_customers
+
+    def grown(arr: np.ndarray, fill: Any = 0) -> np.ndarray:
+        out = _grow(np.array(arr), n)[:n].copy()
+        out[old:] = fill
+        return out
+
+    consent = grown(store.consent)
+    unsub = grown(store.unsubscribed)
+    hist_t = grown(store.history_min, HISTORY_EMPTY)
+    hist_c = grown(store.history_channel)
+    for e, r in zip(events, rows):
+        if e.kind == "consent":
+            consent[r] = (consent[r] | np.uint32(e.grant)) & ~np.uint32(e.revoke)
+            unsub[r] &= ~np.uint32(e.grant)
+        else:
+            remember_sends(np.array([r], np.int64), np.array([e.minute], np.int32),
+                           np.array([e.channel], np.int8), hist_t, hist_c)
+    from ._time import NAT
+
+    return replace(store, index=index, sends=grown(store.sends), responses=grown(store.responses),
+                   unsubscribed=unsub, complained=grown(store.complained),
+                   last_complaint_ns=grown(store.last_complaint_ns, NAT), last_sent_ns=grown(store.last_sent_ns, NAT),
+                   zone=grown(store.zone), consent=consent, history_min=hist_t, history_channel=hist_c)
+
+
+def minute_of(ns: int) -> int:
+    return int(ns // NS_PER_MIN)
