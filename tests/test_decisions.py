@@ -148,7 +148,12 @@ def test_explicit_tz_overrides_learned_zone(model):
 def test_explain_columns_and_interval(model):
     ex = model.explain("c-4")
     assert list(ex.columns) == ["dimension", "arm", "sends", "responses", "prior_mean", "alpha", "beta", "mean",
-                                "ci_low", "ci_high"]
+                                "ci_low", "ci_high", "consent", "available_from", "quiet_hours",
+                                "reply_latency_p50", "reply_latency_p80"]
+    # without a policy every channel is available now; rows of other dimensions carry no rules
+    channel_rows = ex["dimension"] == "channel"
+    assert ex.loc[channel_rows, "consent"].all() and ex.loc[~channel_rows, "consent"].isna().all()
+    assert (ex.loc[channel_rows, "reply_latency_p50"] > pd.Timedelta("1h")).all()  # replies came after 2 h
     assert len(ex) == SPACE.n_arms
     assert ((ex["ci_low"] <= ex["mean"]) & (ex["mean"] <= ex["ci_high"])).all()
     np.testing.assert_allclose(ex["ci_low"], stats.beta.ppf(0.05, ex["alpha"], ex["beta"]))

@@ -8,10 +8,13 @@ Examples
 """
 
 from .arms import ArmSpace
+from .cascade import CascadePlan, CascadeStep
 from .config import ModelConfig
+from .contact import Cap, ContactPolicy
 from .model import ChannelModel, Decision, load
 from .state import PosteriorStore
 
 from ._version import __version__
 
-__all__ = ["ArmSpace", "ChannelModel", "Decision", "ModelConfig", "PosteriorStore", "load", "__version__"]
+__all__ = ["ArmSpace", "Cap", "CascadePlan", "CascadeStep", "ChannelModel", "ContactPolicy", "Decision", "ModelConfig",
+           "PosteriorStore", "load", "__version__"]

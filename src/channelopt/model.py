@@ -873,8 +873,7 @@ class ChannelModel:
                 raise ValueError(f"quantiles: each must be in (0, 1), got {q}")
         data = {"replies": st.latency.sum(axis=1)}
         for q in qs:
-            data[f"q{q:g}"] = [pd.to_timedelta(latency_quantile(st.latency[c], q), unit="s")
-                               for c in range(len(self.space.channels))]
+            data[f"q{q:g}"] = [self.latency_quantile(c, q) for c in self.space.channels]
         return pd.DataFrame(data, index=pd.Index(self.space.channels, name="channel"))
 
     def latency_quantile(self, channel: str, q: float = 0.8) -> pd.Timedelta:
@@ -894,7 +893,7 @@ class ChannelModel:
         if not 0 < q < 1:
             raise ValueError(f"q: must be in (0, 1), got {q}")
         secs = latency_quantile(self._state().latency[pos], q)
-        return pd.NaT if np.isnan(secs) else pd.to_timedelta(secs, unit="s")
+        return pd.NaT if np.isnan(secs) else pd.Timedelta(seconds=round(secs))
 
     def plan_cascade(self, customer_id: Any, now: Any = None, *, max_steps: int = 3, quantile: float = 0.8,
                      **decision_args: Any) -> "CascadePlan":
@@ -916,15 +915,36 @@ class ChannelModel:
         return plan_cascade(self, customer_id, now, max_steps=max_steps, quantile=quantile, **decision_args)
 
     # -- inspection -----------------------------------------------------------------
-    def explain(self, customer_id: Any, *, level: float = 0.9) -> pd.DataFrame:
-        """The posterior of every arm for one customer, with a credible interval.
+    def explain(self, customer_id: Any, *, level: float = 0.9, now: Any = None,
+                policy: ContactPolicy | None = None, consent: Iterable[str] | None = None) -> pd.DataFrame:
+        """The posterior of every arm for one customer, and the contact rules that shape a decision.
+
+        Parameters
+        ----------
+        customer_id : str or int
+        level : float, default 0.9
+            Mass of the central credible interval.
+        now : timestamp, optional
+            Time at which the contact rules are evaluated (default: now).
+        policy : ContactPolicy, optional
+            Default: the model's policy (None: no rules).
+        consent : iterable of str, optional
+            As in :meth:`choose_channel`.
 
         Returns
         -------
         DataFrame
-            ``dimension, arm, sends, responses, prior_mean, alpha, beta, mean, ci_low, ci_high``
-            where sends and responses are the decayed statistics, ``alpha``/``beta``
-            the Beta posterior and the interval the central ``level`` one (default 90%).
+            One row per arm: ``dimension, arm, sends, responses, prior_mean, alpha,
+            beta, mean, ci_low, ci_high`` -- sends and responses are the decayed
+            statistics, ``alpha``/``beta`` the Beta posterior the decisions draw
+            from (hour arms include their neighbours' evidence when
+            ``hour_smoothing > 0``) -- then, on channel rows only: ``consent``
+            (recorded and not revoked; True everywhere without a policy),
+            ``available_from`` (first time caps, the minimum gap and consent
+            allow the channel; NaT = not at all), ``quiet_hours`` (local,
+            ``"21-08"``), ``reply_latency_p50`` and ``reply_latency_p80``.
+            ``attrs["escalate_to_human"]`` and ``attrs["suppressed"]`` tell
+            whether a complaint shapes the next decision.
 
         Examples
         --------
@@ -938,19 +958,46 @@ class ChannelModel:
             raise ValueError(f"level: must be in (0, 1), got {level}")
         st = self._state()
         row = st.index.row_of(customer_id)
-        alpha, beta = st.posterior(row)
         n_arms = self.space.n_arms
         sends = st.sends[row].astype(np.float64) if row >= 0 else np.zeros(n_arms)
         responses = st.responses[row].astype(np.float64) if row >= 0 else np.zeros(n_arms)
+        s_eff, k_eff = sends.copy(), responses.copy()
+        if self._hour_dim >= 0 and self._smooth.shape[0] > 1:
+            lo, hi = self._offsets[self._hour_dim], self._offsets[self._hour_dim + 1]
+            s_eff[lo:hi], k_eff[lo:hi] = (_circular_smooth(x[lo:hi], self._smooth) for x in (sends, responses))
+        alpha = st.prior_alpha + k_eff
+        beta = st.prior_beta + np.maximum(s_eff - k_eff, 0.0)
         dims = np.repeat(np.array(self.space.dimensions, dtype=object), self.space.sizes)
         arms = np.concatenate([self._labels[d] for d in range(len(self.space.dimensions))])
         tail = (1 - level) / 2
-        return pd.DataFrame({
+        out = pd.DataFrame({
             "dimension": dims, "arm": arms, "sends": sends, "responses": responses,
             "prior_mean": st.prior_alpha / (st.prior_alpha + st.prior_beta),
             "alpha": alpha, "beta": beta, "mean": alpha / (alpha + beta),
             "ci_low": stats.beta.ppf(tail, alpha, beta), "ci_high": stats.beta.ppf(1 - tail, alpha, beta),
         })
+        # the contact rules, on channel rows
+        n_ch = len(self.space.channels)
+        now_ns = _now(now).value
+        pol = self._policy(policy)
+        rules = self._rules(st, np.array([row], np.int64), [customer_id], now_ns, pol, self._all_channels, None,
+                            consent, True, None)
+        earliest = rules.earliest[0]
+        pad = [None] * (n_arms - n_ch)
+        out["consent"] = pd.array(list(rules.consented[0]) + pad, dtype="boolean")
+        avail = np.where(earliest == NO_TIME, NAT, earliest)
+        out["available_from"] = pd.DatetimeIndex(np.concatenate([avail, np.full(n_arms - n_ch, NAT)]).view("M8[ns]")
+                                                 ).tz_localize("UTC")
+        quiet = [f"{a:02d}-{b:02d}" if (pol is not None and (a, b) != (None, None)) else ""
+                 for a, b in ((pol.quiet_hours.get(c, (None, None)) if pol is not None else (None, None))
+                              for c in self.space.channels)]
+        out["quiet_hours"] = pd.array([q or None for q in quiet] + pad, dtype="string")
+        for q, col in ((0.5, "reply_latency_p50"), (0.8, "reply_latency_p80")):
+            lat = [self.latency_quantile(c, q) for c in self.space.channels]
+            out[col] = pd.to_timedelta(pd.Series(lat + [pd.NaT] * (n_arms - n_ch), dtype="object"))
+        out.attrs["escalate_to_human"] = bool(rules.escalate[0]) if rules.escalate is not None else False
+        out.attrs["suppressed"] = bool(rules.suppressed[0]) if rules.suppressed is not None else False
+        return out
 
     # -- persistence ----------------------------------------------------------------
     def save(self, path: Any) -> None:
@@ -1029,6 +1076,12 @@ def _consent_events(store: PosteriorStore) -> list[Any]:
         return []
     ids = store.index.ids()[has]
     return [Event(0, customer_key(i), "consent", 0, -1, int(b), 0) for i, b in zip(ids, store.consent[has])]
+
+
+def _circular_smooth(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Circular convolution of the hour statistics with the smoothing weights (as in the kernel)."""
+    half = weights.shape[0] // 2
+    return sum(w * np.roll(x, half - t) for t, w in enumerate(weights))
 
 
 def _now(now: Any) -> pd.Timestamp:
