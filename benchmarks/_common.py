@@ -30,7 +30,8 @@ import pyarrow.compute as pc
 
 import channelopt as co
 from channelopt._index import CustomerIndex
-from channelopt.state import PosteriorStore
+from channelopt._time import LATENCY_EDGES_S
+from channelopt.state import HISTORY_SLOTS, PosteriorStore
 
 HERE = Path(__file__).resolve().parent
 OUT_DIR = HERE / "out"
@@ -327,8 +328,22 @@ def make_store(space: co.ArmSpace, n: int, seed: int = 0, ids: pa.Array | None =
         last_complaint_ns=np.full(n, nat, dtype=np.int64),
         prior_alpha=np.full(space.n_arms, PRIOR_ALPHA), prior_beta=np.full(space.n_arms, PRIOR_BETA),
         last_sent_ns=last_sent, zone=rng.integers(0, len(ZONES), size=n).astype(np.uint16), zones=ZONES,
+        consent=np.full(n, (1 << len(space.channels)) - 1, dtype=np.uint32),
+        history_min=_history(last_sent, rng), history_channel=rng.integers(0, len(space.channels),
+                                                                          size=(n, HISTORY_SLOTS)).astype(np.int8),
+        latency=np.zeros((len(space.channels), LATENCY_EDGES_S.size)),
         watermark_ns=int((NOW - pd.Timedelta(hours=9)).value), counts={},
     )
+
+
+def _history(last_sent: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Send history in minutes: the last send plus 0-7 earlier ones a few days apart (empty slots = int32 min)."""
+    n = last_sent.shape[0]
+    gaps = rng.integers(1, 5 * 24 * 60, size=(n, HISTORY_SLOTS)).cumsum(axis=1) - rng.integers(1, 60, size=(n, 1))
+    hist = (last_sent // 60_000_000_000)[:, None] - gaps
+    keep = rng.integers(1, HISTORY_SLOTS + 1, size=n)
+    hist[np.arange(HISTORY_SLOTS)[None, :] >= keep[:, None]] = np.iinfo(np.int32).min
+    return hist.astype(np.int32)
 
 
 def make_model(space: co.ArmSpace, store: PosteriorStore, **kwargs: Any) -> co.ChannelModel:

@@ -24,7 +24,9 @@ from typing import Callable
 import numpy as np
 
 import _common as C
+from channelopt import _decide as D
 from channelopt import _kernels as K
+from channelopt.timing import slot_tables
 
 NAME = "bench_choose"
 
@@ -94,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     # warm-up on a tiny model: the first call pays the JIT compile (or the cache load)
     tiny = C.make_model(space, C.make_store(space, 50, seed=args.seed + 1))
     t_first, _ = C.timed(lambda: tiny.choose_channel("c-0000003", now=C.NOW))
-    jit = C.jit_status(K.decide_one, K.lookup_one, K.hash_bytes)
+    jit = C.jit_status(D.decide_one, K.lookup_one, K.hash_bytes)
 
     store = C.make_store(space, n, seed=args.seed)
     default = C.make_model(space, store)
@@ -136,7 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     row, h = st.index.locate(ids[0])
     n_dims = space.offsets.shape[0] - 1
     choice, draws = np.empty(n_dims, dtype=np.int64), np.empty(space.n_arms)
-    mask = np.ones(len(space.channels), dtype=np.uint8)
+    n_ch = len(space.channels)
+    now = C.NOW.value
+    deadline = now + 24 * 3600 * 10**9
+    earliest = np.full(n_ch, now, dtype=np.int64)
+    s_start, s_end, s_hour, s_wd, n_slots = slot_tables(now, deadline, [default.config.default_tz])
+    quiet, cost = np.zeros(n_ch, np.int64), np.zeros(n_ch)
+    dims = space.dimensions
+    hour_dim = dims.index("hour") if "hour" in dims else -1
+    wd_dim = dims.index("weekday") if "weekday" in dims else -1
     notes = []
     lat, _ = latencies(lambda cid, _s: st.index.locate(cid), ids, 1, lambda: None)
     p50, p99 = np.percentile(lat, [50, 99]) / 1e3
@@ -145,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         for m in (m_default, 1):
             def kern(cid: str, _s: object, m: int = m) -> None:
                 r, hh = st.index.locate(cid)
-                K.decide_one(r, hh, st.sends, st.responses, st.prior_alpha, st.prior_beta, space.offsets, mask,
-                             np.uint64(7), np.uint64(C.NOW.value // 1_000_000_000), m, choice, draws)
+                D.decide_one(r, hh, st.sends, st.responses, st.prior_alpha, st.prior_beta, space.offsets, earliest,
+                             s_start[0], s_end[0], s_hour[0], s_wd[0], int(n_slots[0]), deadline, quiet, np.nan,
+                             cost, False, hour_dim, wd_dim, default._smooth, np.uint64(7),
+                             np.uint64(now // 1_000_000_000), m, choice, draws)
             latencies(kern, warm, 1, lambda: None)
             lat, _ = latencies(kern, ids, 1, lambda: None)
             p50, p99 = np.percentile(lat, [50, 99]) / 1e3

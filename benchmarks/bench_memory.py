@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 import _common as C
+from channelopt import _decide as D
 from channelopt import _kernels as K
 
 NAME = "bench_memory"
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         tiny = C.make_model(space, C.make_store(space, 50, seed=args.seed + 1))
         tiny.save(tmp / "tiny")
         t_first, _ = C.timed(lambda: C.co.load(tmp / "tiny").choose_channel("c-0000003", now=C.NOW))
-        jit = C.jit_status(K.decide_one, K.lookup_one, K.hash_bytes)
+        jit = C.jit_status(D.decide_one, K.lookup_one, K.hash_bytes)
 
         t_build, store = C.timed(lambda: C.make_store(space, n, seed=args.seed))
         model = C.make_model(space, store)

@@ -25,7 +25,9 @@ import numpy as np
 import pandas as pd
 
 import _common as C
+from channelopt import _decide as D
 from channelopt import _kernels as K
+from channelopt.timing import slot_tables
 
 NAME = "bench_rank"
 
@@ -40,15 +42,23 @@ def numpy_rank(store, offsets: np.ndarray, rng: np.random.Generator) -> tuple[np
 
 
 def kernel_rank(model, rows: np.ndarray, hashes: np.ndarray, n_prop: int) -> np.ndarray:
-    """The numba kernel alone, called as ``ChannelModel.rank`` calls it."""
+    """The numba kernel alone, called as ``ChannelModel.rank`` calls it (no policy, one zone)."""
     st = model.state_
     offsets = model.space.offsets
-    n, n_dims = rows.shape[0], offsets.shape[0] - 1
+    n, n_dims, n_ch = rows.shape[0], offsets.shape[0] - 1, len(model.space.channels)
     choice = np.empty((n, n_dims), dtype=np.int64)
-    score, prop = np.empty(n), np.empty(n)
-    mask = np.ones((1, len(model.space.channels)), dtype=np.uint8)
-    K.decide_many(rows, hashes, st.sends, st.responses, st.prior_alpha, st.prior_beta, offsets, mask,
-                  np.uint64(model.config.seed), np.uint64(C.NOW.value // 1_000_000_000), n_prop, choice, score, prop)
+    send_ns, score, prop = np.empty(n, np.int64), np.empty(n), np.empty(n)
+    status = np.empty(n, np.int8)
+    now = C.NOW.value
+    deadline = now + 24 * 3600 * 10**9
+    earliest = np.full((1, n_ch), now, dtype=np.int64)
+    slots = slot_tables(now, deadline, [model.config.default_tz])
+    dims = model.space.dimensions
+    D.decide_many(rows, hashes, st.sends, st.responses, st.prior_alpha, st.prior_beta, offsets, earliest,
+                  np.zeros(n, np.int64), *slots, deadline, np.zeros(n_ch, np.int64), np.nan, np.zeros(n_ch), False,
+                  dims.index("hour") if "hour" in dims else -1, dims.index("weekday") if "weekday" in dims else -1,
+                  model._smooth, np.uint64(model.config.seed), np.uint64(now // 1_000_000_000), n_prop, choice,
+                  send_ns, score, prop, status)
     return choice
 
 
@@ -69,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     tiny = C.make_model(space, C.make_store(space, 200, seed=args.seed + 1))
     tiny_customers = pd.DataFrame({"customer_id": tiny.state_.index.ids()})
     t_first, _ = C.timed(lambda: tiny.rank(tiny_customers, now=C.NOW, propensity=True))
-    jit = C.jit_status(K.decide_many, K.hash_many, K.lookup_many)
+    jit = C.jit_status(D.decide_many, K.hash_many, K.lookup_many)
     tiny.rank(tiny_customers, now=C.NOW, propensity=False)
     numpy_rank(tiny.state_, space.offsets, np.random.default_rng(0))
 

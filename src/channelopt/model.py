@@ -607,8 +607,13 @@ class ChannelModel:
         prop = np.empty(n)
         status = np.empty(n, dtype=np.int8)
         n_prop = self.config.propensity_draws if propensity else 0
+        k = None
+        if k_keep is not None:
+            k = _whole(k_keep, "top_k")
+            if k < 0:
+                raise ValueError(f"top_k: must be >= 0, got {k_keep}")
 
-        def run(idx: np.ndarray | None, earliest: np.ndarray) -> None:
+        def run(idx: np.ndarray | None, earliest: np.ndarray, draws: int) -> None:
             sel = slice(None) if idx is None else idx
             c, t, s, p, stt = (choice[sel], send_ns[sel], score[sel], prop[sel], status[sel])
             if idx is not None:
@@ -616,25 +621,32 @@ class ChannelModel:
             decide_many(rows[sel], hashes[sel], st.sends, st.responses, st.prior_alpha, st.prior_beta, self._offsets,
                         earliest, zcodes[sel], *slots, deadline_ns, rules.quiet, rules.value, rules.cost, bool(urgent),
                         self._hour_dim, self._weekday_dim, self._smooth, np.uint64(self.config.seed),
-                        _round_of(now_ns), n_prop, c, t, s, p, stt)
+                        _round_of(now_ns), draws, c, t, s, p, stt)
             if idx is not None:
                 choice[idx], send_ns[idx], score[idx], prop[idx], status[idx] = c, t, s, p, stt
 
-        run(None, rules.earliest)
+        # decisions first; the (costly) propensities only for the rows returned, once capacity is settled
+        late = bool(n_prop) and (bool(caps) or (k is not None and k < n))
+        run(None, rules.earliest, 0 if late else n_prop)
         bumped = self._apply_capacity(caps, rules, choice, score, status, run) if caps else None
         reason = self._hold_reasons(status, rules, deadline_ns, pol)
         if bumped is not None:
             reason[bumped & (status == INFEASIBLE)] = _REASONS.index("capacity")
-        out = self._frame(ids, choice, send_ns, score, prop if propensity else np.full(n, np.nan), reason,
+        keep = None
+        if k is not None:
+            ranked = np.where(np.isnan(score) | (reason >= 0), -np.inf, score)
+            keep = np.argpartition(-ranked, k)[:k] if k < n else np.arange(n)
+            keep = keep[np.argsort(-ranked[keep], kind="stable")]
+        if late:
+            idx = np.sort(keep) if keep is not None else np.arange(n)
+            earliest = rules.earliest if rules.earliest.shape[0] == 1 else np.ascontiguousarray(rules.earliest[idx])
+            run(idx, earliest, n_prop)
+        if not propensity:
+            prop[:] = np.nan
+        out = self._frame(ids, choice, send_ns, score, prop, reason,
                           rules.escalate if rules.escalate is not None else np.zeros(n, bool))
-        if k_keep is not None:
-            k = int(k_keep)
-            if k < 0:
-                raise ValueError(f"top_k: must be >= 0, got {k_keep}")
-            s = np.where(np.isnan(score) | (reason >= 0), -np.inf, score)
-            part = np.argpartition(-s, k)[:k] if k < n else np.arange(n)
-            part = part[np.argsort(-s[part], kind="stable")]
-            out = out.iloc[part].reset_index(drop=True)
+        if keep is not None:
+            out = out.iloc[keep].reset_index(drop=True)
         return out
 
     def _capacity(self, capacity: Mapping[str, int] | None) -> dict[int, int]:
@@ -677,7 +689,7 @@ class ChannelModel:
                 if full:
                     earliest[idx, c] = NO_TIME
             rules.earliest = earliest
-            run(idx, np.ascontiguousarray(earliest[idx]))
+            run(idx, np.ascontiguousarray(earliest[idx]), 0)
         return bumped
 
     def _zones_of(self, st: PosteriorStore, table: pd.DataFrame, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
