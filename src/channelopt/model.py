@@ -649,6 +649,29 @@ class ChannelModel:
             out = out.iloc[keep].reset_index(drop=True)
         return out
 
+    def rank_to_parquet(self, customers: Any, out: Any, *, now: Any = None, chunk_rows: int = 1_000_000,
+                        top_k: int | None = None, progress: bool = False, **rank_args: Any) -> int:
+        """Rank a customers table larger than memory, chunk by chunk, into a Parquet file.
+
+        The same decisions as one :meth:`rank` call (one ``now`` for all chunks);
+        see :func:`channelopt.batch.rank_to_parquet`. Returns the rows written.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> space = ArmSpace(channels=["email", "sms"])
+        >>> logs = pd.DataFrame({"customer_id": ["a"], "sent_at": ["2026-01-01"], "channel": ["sms"],
+        ...                      "responded_at": [None]})
+        >>> model = ChannelModel(space).fit(logs, as_of="2026-01-10")
+        >>> model.rank_to_parquet(pd.DataFrame({"customer_id": ["a", "b"]}),
+        ...                       os.path.join(tempfile.mkdtemp(), "d.parquet"), now="2026-01-11", chunk_rows=1)
+        2
+        """
+        from .batch import rank_to_parquet
+
+        return rank_to_parquet(self, customers, out, now=now, chunk_rows=chunk_rows, top_k=top_k,
+                               progress=progress, **rank_args)
+
     def _capacity(self, capacity: Mapping[str, int] | None) -> dict[int, int]:
         if capacity is None:
             return {}
@@ -925,6 +948,25 @@ class ChannelModel:
         from .cascade import plan_cascade
 
         return plan_cascade(self, customer_id, now, max_steps=max_steps, quantile=quantile, **decision_args)
+
+    def report_customers(self, customers: Any = None, *, level: float = 0.9, draws: int = 500,
+                         seed: int | None = None) -> pd.DataFrame:
+        """Per-customer preferred channel (and hour, wording) with its credible interval and confidence.
+
+        See :func:`channelopt.report.customer_report` (this is the same, seeded by the model's seed).
+
+        Examples
+        --------
+        >>> space = ArmSpace(channels=["email", "sms"], hours=False, weekdays=False)
+        >>> logs = pd.DataFrame({"customer_id": ["a", "a"], "sent_at": ["2026-01-01", "2026-01-02"],
+        ...     "channel": ["sms", "email"], "responded_at": ["2026-01-01 01:00", None]})
+        >>> ChannelModel(space).fit(logs, as_of="2026-01-09").report_customers()["channel"].tolist()
+        ['sms']
+        """
+        from .report import customer_report
+
+        return customer_report(self, customers, level=level, draws=draws,
+                               seed=self.config.seed if seed is None else seed)
 
     # -- inspection -----------------------------------------------------------------
     def explain(self, customer_id: Any, *, level: float = 0.9, now: Any = None,
