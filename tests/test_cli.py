@@ -157,6 +157,40 @@ def test_rank_csv_top_k_and_no_propensity(capsys, fitted, tmp_path):
     assert written["propensity"].isna().all()
 
 
+def test_rank_with_a_policy_capacity_and_chunks(capsys, fitted, tmp_path):
+    files = fitted
+    customers = pd.read_parquet(files["customers"])
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text('{"caps": [{"max_messages": 2, "window": "7D"}], "min_gap": "1h"}')
+    model = co.load(files["model"])
+    for spec, policy in (("default", co.ContactPolicy()), (policy_file, co.ContactPolicy(caps=[co.Cap(2, "7D")],
+                                                                                         min_gap="1h"))):
+        out_file = tmp_path / "ruled.parquet"
+        code, out, err = run(capsys, "rank", "--model", files["model"], "--customers", files["customers"],
+                             "--out", out_file, "--now", NOW, "--policy", spec, "--chunk-rows", 7)
+        assert (code, err) == (0, "")
+        written = pd.read_parquet(out_file)
+        expected = model.rank(customers, now=NOW, policy=policy)
+        pd.testing.assert_frame_equal(written, expected, check_categorical=False)
+        # consent_push is False for everyone: push is never chosen; holds are reported with their reason
+        assert "push" not in set(written["channel"].dropna().astype(str))
+        for reason, count in written["hold_reason"].dropna().astype(str).value_counts().items():
+            assert any(line.split()[:3] == ["hold:", reason, str(count)] for line in out.splitlines())
+    out_csv = tmp_path / "cap.csv"
+    code, out, err = run(capsys, "rank", "--model", files["model"], "--customers", files["customers"],
+                         "--out", out_csv, "--now", NOW, "--capacity", "sms=3,email=2", "--budget", 20)
+    assert (code, err) == (0, "")
+    written = pd.read_csv(out_csv)
+    assert len(written) == 20
+    assert (written["channel"] == "sms").sum() <= 3 and (written["channel"] == "email").sum() <= 2
+    code, out, err = run(capsys, "rank", "--model", files["model"], "--customers", files["customers"],
+                         "--out", out_csv, "--capacity", "sms", "--now", NOW)
+    assert code == 2 and "--capacity: expected CHANNEL=N" in err
+    code, out, err = run(capsys, "rank", "--model", files["model"], "--customers", files["customers"],
+                         "--out", out_csv, "--policy", tmp_path / "none.json", "--now", NOW)
+    assert code == 2 and "--policy: no such file" in err
+
+
 def test_explain_prints_every_arm(capsys, fitted):
     files = fitted
     code, out, err = run(capsys, "explain", "--model", files["model"], "--customer", "c-3")

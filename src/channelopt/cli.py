@@ -22,6 +22,7 @@ channelopt 0.1.0
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import sys
@@ -39,10 +40,11 @@ from . import __version__
 from ._time import as_utc_timestamp
 from .arms import ArmSpace
 from .config import ModelConfig
+from .contact import ContactPolicy
 from .model import ChannelModel, load
 from .sources import csv_header, resolve_paths
 
-__all__ = ["main", "fit_model", "rank_model", "fit_summary", "decision_mix", "format_mix", "infer_arms",
+__all__ = ["main", "fit_model", "rank_model", "load_policy", "fit_summary", "decision_mix", "format_mix", "infer_arms",
            "build_parser"]
 
 PROG = "channelopt"
@@ -323,16 +325,63 @@ def _write_table(frame: pd.DataFrame, out: Any) -> Path:
     return target
 
 
+def load_policy(spec: Any) -> ContactPolicy | None:
+    """A ContactPolicy from ``--policy``: ``default`` (the defaults), a JSON file, or None.
+
+    The JSON file holds :meth:`ContactPolicy.to_dict` output, e.g.
+    ``{"quiet_hours": {"sms": [21, 8]}, "caps": [{"max_messages": 3, "window": "7D"}], "min_gap": "12h"}``
+    (keys left out take the defaults).
+
+    Examples
+    --------
+    >>> load_policy("default").min_gap
+    Timedelta('0 days 12:00:00')
+    """
+    if spec is None or isinstance(spec, ContactPolicy):
+        return spec
+    if str(spec) == "default":
+        return ContactPolicy()
+    path = Path(spec)
+    if not path.is_file():
+        raise FileNotFoundError(f"--policy: no such file: {str(spec)!r} (or use --policy default)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--policy: {spec}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"--policy: {spec}: expected a JSON object")
+    try:
+        return ContactPolicy.from_dict(data)
+    except TypeError as exc:
+        raise ValueError(f"--policy: {spec}: {exc}") from None
+
+
+def _capacity(text: str | None) -> dict[str, int] | None:
+    if not text:
+        return None
+    out: dict[str, int] = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep or not value.strip().isdigit():
+            raise ValueError(f"--capacity: expected CHANNEL=N[,CHANNEL=N...], got {text!r}")
+        out[name.strip()] = int(value)
+    return out
+
+
 def rank_model(model_dir: Any, customers: Any, out: Any, *, now: Any = None, top_k: int | None = None,
-               propensity: bool = True) -> pd.DataFrame:
+               propensity: bool = True, policy: Any = None, capacity: dict[str, int] | None = None,
+               deadline: Any = None, chunk_rows: int = 1_000_000, progress: bool = False) -> pd.DataFrame:
     """Load the model at ``model_dir``, decide for ``customers`` and write the decisions to ``out``.
+
+    A Parquet output is written chunk by chunk (``chunk_rows`` customers at a
+    time, bounded memory) unless ``capacity`` needs the whole batch.
 
     Parameters
     ----------
     model_dir : str or PathLike
         A model saved by :func:`fit_model` / :meth:`ChannelModel.save`.
     customers : DataFrame, str or PathLike
-        Table with ``customer_id`` (and optional ``tz``).
+        Table with ``customer_id`` (optional ``tz``, ``consent_<channel>``).
     out : str or PathLike
         ``.parquet`` or ``.csv`` file (replaced atomically).
     now : timestamp, optional
@@ -341,11 +390,18 @@ def rank_model(model_dir: Any, customers: Any, out: Any, *, now: Any = None, top
         Keep the ``top_k`` highest-scoring customers.
     propensity : bool
         Compute propensities (False is faster; the column is NaN).
+    policy : ContactPolicy, "default" or path to a JSON file, optional
+        Contact rules (default: the model's own, if it was saved with one).
+    capacity : mapping channel -> int, optional
+    deadline : duration or timestamp, optional
+    chunk_rows : int
+    progress : bool
 
     Returns
     -------
     DataFrame
-        The decisions written.
+        The decisions written (for a chunked Parquet output: its ``customer_id,
+        channel, wording, hold_reason`` columns).
 
     Examples
     --------
@@ -358,7 +414,7 @@ def rank_model(model_dir: Any, customers: Any, out: Any, *, now: Any = None, top
     ...            os.path.join(tmp, "d.parquet"), now="2026-01-05").shape[0]
     2
     """
-    _output_kind(out)
+    kind = _output_kind(out)
     if now is not None:
         now = as_utc_timestamp(now, "--now")
     if top_k is not None and int(top_k) < 0:
@@ -367,8 +423,14 @@ def rank_model(model_dir: Any, customers: Any, out: Any, *, now: Any = None, top
         text = os.fspath(customers)
         if not any(ch in text for ch in "*?[") and not Path(text).exists():
             raise FileNotFoundError(f"customers: no such file or directory: {text!r}")
+    pol = load_policy(policy)
     model = load(model_dir)
-    decisions = model.rank(customers, now=now, top_k=top_k, propensity=propensity)
+    args: dict[str, Any] = {"propensity": propensity, "policy": pol, "deadline": deadline}
+    if kind == "parquet" and capacity is None:
+        model.rank_to_parquet(customers, out, now=now if now is not None else pd.Timestamp.now(tz="UTC"),
+                              chunk_rows=chunk_rows, top_k=top_k, progress=progress, **args)
+        return pq.read_table(out, columns=["customer_id", "channel", "wording", "hold_reason"]).to_pandas()
+    decisions = model.rank(customers, now=now, top_k=top_k, capacity=capacity, **args)
     _write_table(decisions, out)
     return decisions
 
@@ -385,6 +447,9 @@ def decision_mix(decisions: pd.DataFrame) -> pd.DataFrame:
     2    hold          1   0.25
     """
     chan = decisions["channel"].astype(object).where(decisions["channel"].notna(), "hold")
+    if "hold_reason" in decisions:
+        reason = decisions["hold_reason"].astype(object)
+        chan = chan.where(reason.isna(), "hold: " + reason.astype(str))
     counts = chan.value_counts(sort=False)
     mix = pd.DataFrame({"channel": counts.index.astype(str), "decisions": counts.to_numpy(dtype="int64")})
     mix = mix.sort_values(["decisions", "channel"], ascending=[False, True], kind="stable").reset_index(drop=True)
@@ -434,8 +499,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _cmd_rank(args: argparse.Namespace) -> int:
-    decisions = rank_model(args.model, args.customers, args.out, now=args.now, top_k=args.top_k,
-                           propensity=not args.no_propensity)
+    if args.top_k is not None and args.budget is not None and args.top_k != args.budget:
+        raise ValueError("--top-k and --budget mean the same thing; give one")
+    if args.chunk_rows < 1:
+        raise ValueError(f"--chunk-rows: must be >= 1, got {args.chunk_rows}")
+    decisions = rank_model(args.model, args.customers, args.out, now=args.now,
+                           top_k=args.top_k if args.top_k is not None else args.budget,
+                           propensity=not args.no_propensity, policy=args.policy, capacity=_capacity(args.capacity),
+                           deadline=args.deadline, chunk_rows=args.chunk_rows, progress=_progress(args))
     print(f"Wrote {len(decisions):,} decisions to {args.out}. Decision mix by channel:")
     print(format_mix(decision_mix(decisions)))
     return 0
@@ -476,10 +547,16 @@ Example:
   channelopt rank --model models/2026-11-23 --customers data/samples/customers.parquet \\
                   --out out/decisions.parquet --now '2026-11-23 09:00'
 
+  channelopt rank --model models/2026-11-23 --customers data/samples/customers.parquet \\
+                  --out out/decisions.parquet --policy default --capacity voice=5000 --budget 100000
+
 The output (.parquet or .csv) has one row per customer: customer_id, channel,
-wording, hour, send_at (UTC), score, propensity. The same model, --now and
-customer always give the same decision. No contact rules (consent, caps, quiet
-hours) are applied: every channel of the model is eligible.
+wording, hour, send_at (UTC), score, propensity, hold_reason, escalate_to_human.
+The same model, --now and customer always give the same decision. Without
+--policy (and a model saved without one) no contact rules (consent, caps,
+quiet hours) are applied: every channel of the model is eligible. With a
+policy, consent comes from the table's consent_<channel> columns (default-deny).
+A Parquet output is written in chunks of --chunk-rows customers.
 """
 
 _EXPLAIN_EXAMPLE = """\
@@ -546,6 +623,13 @@ def build_parser() -> argparse.ArgumentParser:
     rank.add_argument("--now", metavar="T", help="decision time (default: the current time)")
     rank.add_argument("--top-k", type=int, metavar="N", help="keep only the N highest-scoring customers")
     rank.add_argument("--no-propensity", action="store_true", help="skip propensities (faster; column is NaN)")
+    rank.add_argument("--budget", type=int, metavar="N", help="the same as --top-k: who to contact today")
+    rank.add_argument("--policy", metavar="FILE|default",
+                      help="contact rules: a JSON ContactPolicy, or 'default' (default: none, or the model's)")
+    rank.add_argument("--capacity", metavar="CH=N,...", help="at most N sends per channel, e.g. voice=5000")
+    rank.add_argument("--deadline", metavar="DUR", help="delivery window after --now (default 24h)")
+    rank.add_argument("--chunk-rows", type=int, default=1_000_000, metavar="N",
+                      help="customers per chunk of a Parquet output (default 1,000,000)")
     rank.set_defaults(func=_cmd_rank)
 
     explain = sub.add_parser("explain", parents=[common], formatter_class=raw, epilog=_EXPLAIN_EXAMPLE,

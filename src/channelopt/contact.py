@@ -232,10 +232,18 @@ class ContactPolicy:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ContactPolicy":
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`; keys left out take their defaults.
+
+        Examples
+        --------
+        >>> ContactPolicy.from_dict({"min_gap": "1D"}).caps == ContactPolicy().caps
+        True
+        """
         d = dict(data)
-        d["quiet_hours"] = {k: tuple(v) for k, v in d.get("quiet_hours", {}).items()}
-        d["caps"] = [Cap(**c) for c in d.get("caps", [])]
+        if "quiet_hours" in d:
+            d["quiet_hours"] = {k: tuple(v) for k, v in dict(d["quiet_hours"]).items()}
+        if "caps" in d:
+            d["caps"] = [c if isinstance(c, Cap) else Cap(**c) for c in d["caps"]]
         return cls(**d)
 
 

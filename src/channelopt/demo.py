@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from .cli import _BAD_INPUT, _one_line, decision_mix, fit_model, fit_summary, format_mix, rank_model
+from .contact import ContactPolicy
 
 __all__ = ["main", "response_rates"]
 
@@ -102,7 +103,15 @@ def run(samples: Path, out: Path, *, now: str | None = None, progress: bool = Fa
         print("  wordings: " + ", ".join(f"{k} {v / len(decisions):.0%}" for k, v in mix.items()))
     print("  (no contact rules applied: consent columns are not used by a model without a ContactPolicy)")
     print()
-    print(f"Decisions written to {decisions_path}")
+    ruled_path = out / "decisions_with_policy.parquet"
+    policy = ContactPolicy()
+    ruled = rank_model(model_dir, str(customers_path), ruled_path, now=when, policy=policy)
+    print("The same customers under the default ContactPolicy (consent from the consent_<channel> columns,\n"
+          f"caps {', '.join(f'{c.max_messages}/{c.window.days}d' + (' ' + c.channel if c.channel else '') for c in policy.caps)},"
+          f" min gap {policy.min_gap}, quiet hours {policy.quiet_hours}):")
+    print(format_mix(decision_mix(ruled)))
+    print()
+    print(f"Decisions written to {decisions_path} and {ruled_path}")
     print(f"Model written to     {model_dir}")
     return decisions
 
