@@ -24,7 +24,7 @@ __all__ = ["Event", "Ledger", "apply_events", "customer_key"]
 class Event(NamedTuple):
     seq: int
     customer_id: Any
-    kind: str  # "send" or "consent"
+    kind: str  # "send" or "consent" (a refit also folds in "keep" and "unsub", see model._consent_events)
     minute: int  # send: minutes since the epoch
     channel: int  # send: channel code
     grant: int  # consent: bits granted
@@ -115,6 +115,10 @@ def apply_events(store: PosteriorStore, events: list[Event]) -> PosteriorStore:
         if e.kind == "consent":
             consent[r] = (consent[r] | np.uint32(e.grant)) & ~np.uint32(e.revoke)
             unsub[r] &= ~np.uint32(e.grant)
+        elif e.kind == "keep":  # carried over by a refit: consent bits without lifting an unsubscription
+            consent[r] |= np.uint32(e.grant)
+        elif e.kind == "unsub":  # carried over by a refit
+            unsub[r] |= np.uint32(e.grant)
         else:
             remember_sends(np.array([r], np.int64), np.array([e.minute], np.int32),
                            np.array([e.channel], np.int8), hist_t, hist_c)

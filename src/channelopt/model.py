@@ -21,7 +21,7 @@ from .config import ModelConfig, _whole, check_zone, parse_duration
 from .contact import HOLD_REASONS, ContactPolicy, channel_bits, earliest_send_times
 from .schema import encode_logs
 from .sources import iter_frames, read_table
-from .state import HISTORY_EMPTY, Ingestion, PosteriorStore
+from .state import HISTORY_EMPTY, Ingestion, PosteriorStore, minutes_up
 from .timing import latency_quantile, slot_tables
 
 if TYPE_CHECKING:
@@ -59,21 +59,25 @@ def _positive(value: Any, name: str) -> float:
 
 
 def hour_kernel(width: float) -> np.ndarray:
-    """Weights of the circular hour smoothing: a Gaussian of ``width`` hours, summing to 1.
+    """Weights of the circular hour smoothing: a Gaussian of ``width`` hours, 1 for the hour itself.
+
+    A reply at 09:00 counts fully for 09:00 and as weaker evidence for the
+    neighbouring hours (0.61 one hour away at width 1). Evidence is counted more
+    than once (about 2.5 times at width 1), so the hour posteriors are somewhat
+    overconfident: keep widths small (1-2 h).
 
     Examples
     --------
     >>> hour_kernel(0).tolist()
     [1.0]
-    >>> w = hour_kernel(1.0); len(w), round(float(w.sum()), 6), bool(w[3] == w.max())
-    (7, 1.0, True)
+    >>> w = hour_kernel(1.0); len(w), float(w[3]), round(float(w[2]), 3)
+    (7, 1.0, 0.607)
     """
     if width <= 0:
         return np.ones(1)
     half = min(int(np.ceil(3 * width)), 11)
     k = np.arange(-half, half + 1, dtype=np.float64)
-    w = np.exp(-0.5 * (k / width) ** 2)
-    return w / w.sum()
+    return np.exp(-0.5 * (k / width) ** 2)
 
 
 
@@ -286,7 +290,11 @@ class ChannelModel:
                 # consent is not learned from logs: a refit keeps the recorded consent
                 events = _consent_events(previous) + events
             base = apply_events(base, events)
-            job = Ingestion(base, self.config, as_of_ns)
+            # a refit from scratch keeps the consent state: recorded grants, and the unsubscriptions
+            # the previous model had seen (rows sent by its watermark are not applied again)
+            carried = previous is not None and not incremental and previous.watermark_ns != NAT
+            job = Ingestion(base, self.config, as_of_ns,
+                            unsub_after_ns=previous.watermark_ns if carried else None)
             frames = iter_frames(logs, name="logs")
             if progress:
                 from tqdm.auto import tqdm
@@ -387,7 +395,7 @@ class ChannelModel:
                 events = self._ledger.of(ids.iloc[i] if isinstance(ids, pd.Series) else ids[i])
                 bits[i], unsub[i] = adjust(events, int(bits[i]), int(unsub[i]), hist_t[i:i + 1], hist_c[i:i + 1])
         for ns, ch in planned:
-            K.remember_sends(np.zeros(1, np.int64), np.array([ns // (60 * NS_PER_S)], np.int32),
+            K.remember_sends(np.zeros(1, np.int64), minutes_up(np.array([ns])),
                              np.array([self._channel_pos[ch]], np.int8), hist_t, hist_c)
         if table is not None:
             for c, name in enumerate(self.space.channels):
@@ -401,10 +409,9 @@ class ChannelModel:
                         raise ValueError(f"customers: column {col!r} must be boolean") from None
                     bit = np.uint32(1 << c)
                     bits = np.where(given & granted, bits | bit, np.where(given, bits & ~bit, bits)).astype(np.uint32)
-                    unsub = np.where(given & granted, unsub & ~bit, unsub).astype(np.uint32)
         if consent is not None:
             bits = np.full(n, channel_bits(self.space.channels, consent), dtype=np.uint32)
-            unsub = np.zeros(n, np.uint32)
+        # an unsubscription is lifted only by update_consent(granted=...), never by a table or consent=
         effective = bits & ~unsub & np.uint32(int(np.sum(mask.astype(np.int64) << np.arange(n_ch))))
         earliest, suppressed, escalate = earliest_send_times(policy, self.space.channels, now_ns, effective, hist_t,
                                                              hist_c, complaint, promotional)
@@ -775,7 +782,7 @@ class ChannelModel:
         if pos is None:
             raise ValueError(f"channel: unknown channel {channel!r} (known: {', '.join(self.space.channels)})")
         ns = _now(at).value
-        self._ledger.add(customer_id, "send", minute=int(ns // (60 * NS_PER_S)), channel=pos)
+        self._ledger.add(customer_id, "send", minute=int(minutes_up(np.array([ns]))[0]), channel=pos)
 
     def update_consent(self, customers: Any, *, granted: Iterable[str] = (), revoked: Iterable[str] = ()) -> None:
         """Record consent: for one customer (``granted`` / ``revoked`` channels), or from a table.
@@ -1122,14 +1129,21 @@ def _policy_from(data: Any, path: Any) -> ContactPolicy | None:
 
 
 def _consent_events(store: PosteriorStore) -> list[Any]:
-    """The store's recorded consent as ledger events (carried over by a refit from scratch)."""
+    """The store's consent state as events for a refit from scratch: the unsubscriptions it has
+    seen (kind "unsub") and its consent bits (kind "keep": restored without lifting anything)."""
     from ._ledger import Event
 
-    has = np.flatnonzero(store.consent != 0)
+    has = np.flatnonzero((store.consent != 0) | (store.unsubscribed != 0))
     if not has.size:
         return []
     ids = store.index.ids()[has]
-    return [Event(0, customer_key(i), "consent", 0, -1, int(b), 0) for i, b in zip(ids, store.consent[has])]
+    out = []
+    for i, c, u in zip(ids, store.consent[has], store.unsubscribed[has]):
+        if u:  # first the unsubscriptions seen, then the grants (which never lift them: kind "consent" does)
+            out.append(Event(0, customer_key(i), "unsub", 0, -1, int(u), 0))
+        if c:
+            out.append(Event(0, customer_key(i), "keep", 0, -1, int(c), 0))
+    return out
 
 
 def _circular_smooth(x: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -19,8 +19,9 @@ whose resolution time lies in ``(W, T]``, then sets the watermark to ``T``:
 
 A reply that comes after the window counts as none. ``unsubscribed`` and
 ``complained`` sends count as failures, and set per-customer, per-channel flags
-(and the last complaint time), which are idempotent and applied for every row
-sent by ``T`` whatever the watermark.
+(and the last complaint time) as soon as they are sent by ``T``, pending or not:
+complaints for every such row, unsubscriptions for rows sent after the previous
+watermark (so re-ingesting a log cannot undo a consent granted again since).
 
 Decay: a send resolved by ``T`` weighs ``0.5 ** ((T - sent_at) / half_life)``;
 moving the store from ``W`` to ``T`` multiplies existing statistics by
@@ -192,6 +193,11 @@ class PosteriorStore:
                    int(manifest["watermark_ns"]), dict(manifest.get("counts", {})))
 
 
+def minutes_up(ns: np.ndarray) -> np.ndarray:
+    """Send times as int32 minutes since the epoch, rounded up (so caps and gaps never come short)."""
+    return (-((-np.asarray(ns, dtype=np.int64)) // NS_PER_MIN)).astype(np.int32)
+
+
 def _grow(arr: np.ndarray, n: int) -> np.ndarray:
     """``arr`` with at least ``n`` rows (geometric growth, new rows zeroed)."""
     if arr.shape[0] >= n:
@@ -210,8 +216,12 @@ class Ingestion:
     encoded chunks are held until :meth:`finish`.
     """
 
-    def __init__(self, store: PosteriorStore, config: ModelConfig, as_of_ns: int | None) -> None:
+    def __init__(self, store: PosteriorStore, config: ModelConfig, as_of_ns: int | None,
+                 unsub_after_ns: int | None = None) -> None:
         self.base = store
+        # unsubscriptions count from rows sent after this instant (default: the base's watermark),
+        # so re-ingesting a log cannot undo a later re-grant of consent
+        self.unsub_after_ns = store.watermark_ns if unsub_after_ns is None else unsub_after_ns
         self.config = config
         self.as_of_ns = as_of_ns
         if as_of_ns is not None and store.watermark_ns != NAT and as_of_ns < store.watermark_ns:
@@ -329,9 +339,10 @@ class Ingestion:
         if ok.size:
             np.add.at(self.latency, (channel[ok], latency_bins(resp[ok] - sent[ok])), 1.0)
         # every send by T enters the contact history (idempotent: an identical send is kept once)
-        K.remember_sends(rows, (sent // NS_PER_MIN).astype(np.int32), channel.astype(np.int8), self.hist_t,
+        K.remember_sends(rows, minutes_up(sent), channel.astype(np.int8), self.hist_t,
                          self.hist_c)
-        for flags, target in ((enc.unsubscribed[sel], self.unsub), (enc.complained[sel], self.compl)):
+        unsub = enc.unsubscribed[sel] & (sent > self.unsub_after_ns)
+        for flags, target in ((unsub, self.unsub), (enc.complained[sel], self.compl)):
             f = np.flatnonzero(flags)
             if f.size:
                 np.bitwise_or.at(target, rows[f], (np.uint32(1) << channel[f].astype(np.uint32)))

@@ -31,6 +31,7 @@ __all__ = ["LATENCY_EDGES_S", "latency_bins", "latency_quantile", "slot_tables"]
 
 _QUARTER_NS = 15 * 60 * NS_PER_S
 _HOUR_NS = 3600 * NS_PER_S
+_DAY_NS = 24 * _HOUR_NS
 
 def latency_quantile(counts: np.ndarray, q: float) -> float:
     """The ``q`` quantile (seconds) of latencies counted on the grid; NaN with no counts.
@@ -95,27 +96,46 @@ def slot_tables(now_ns: int, deadline_ns: int, zones: list[str]) -> tuple[np.nda
 def _zone_slots(now_ns: int, deadline_ns: int, zone: str) -> tuple[np.ndarray, ...]:
     if deadline_ns < now_ns:
         return (np.zeros(0, np.int64),) * 4
-    q0 = now_ns // _QUARTER_NS
-    span = (deadline_ns - q0 * _QUARTER_NS) // _QUARTER_NS + 1
-    b_ns, b_hour, b_wd, cur_hour, cur_wd = _boundaries(zone, int(q0), int(span))
-    keep = (b_ns > now_ns) & (b_ns <= deadline_ns)
-    b_ns, b_hour, b_wd = b_ns[keep], b_hour[keep], b_wd[keep]
-    start = np.concatenate([[now_ns], b_ns])
+    day = now_ns // _DAY_NS
+    last_day = deadline_ns // _DAY_NS
+    parts = [_day_boundaries(zone, int(day))]
+    for d in range(int(day) + 1, int(last_day) + 1):  # days overlap by 3 h: keep what is new
+        ns_d, h_d, w_d = _day_boundaries(zone, d)
+        new = ns_d > parts[-1][0][-1]
+        parts.append((ns_d[new], h_d[new], w_d[new]))
+    b_ns = np.concatenate([p[0] for p in parts])
+    b_hour = np.concatenate([p[1] for p in parts])
+    b_wd = np.concatenate([p[2] for p in parts])
+    # the boundary at or before now gives the current local hour (each day's list starts 3 h early)
+    cur = int(np.searchsorted(b_ns, now_ns, side="right")) - 1
+    stop = int(np.searchsorted(b_ns, deadline_ns, side="right"))
+    later = slice(cur + 1, stop)
+    start = np.concatenate([[now_ns], b_ns[later]])
     # a slot ends at the next local hour start (the last one at most an hour later)
-    nxt = np.concatenate([b_ns, [start[-1] + _HOUR_NS]])
-    hour = np.concatenate([[cur_hour], b_hour])
-    wd = np.concatenate([[cur_wd], b_wd])
+    nxt = np.concatenate([b_ns[later], [b_ns[stop] if stop < b_ns.size else start[-1] + _HOUR_NS]])
+    hour = np.concatenate([[b_hour[cur]], b_hour[later]])
+    wd = np.concatenate([[b_wd[cur]], b_wd[later]])
     return start, nxt, hour, wd
 
 
 @functools.lru_cache(maxsize=4096)
-def _boundaries(zone: str, q0: int, span: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """Local hour starts in the ``span + 4`` quarter hours after quarter ``q0`` and the local hour at ``q0``."""
-    quarters = (q0 + np.arange(1, span + 5, dtype=np.int64)) * _QUARTER_NS
-    local = pd.DatetimeIndex(quarters.view("M8[ns]")).tz_localize("UTC").tz_convert(zone)
-    on_hour = np.asarray(local.minute == 0)
-    cur = pd.Timestamp(q0 * _QUARTER_NS, tz="UTC").tz_convert(zone)
-    ns = quarters[on_hour]
-    ns.flags.writeable = False
-    return (ns, np.asarray(local.hour[on_hour], dtype=np.int64), np.asarray(local.day_of_week[on_hour], dtype=np.int64),
-            int(cur.hour), int(cur.day_of_week))
+def _day_boundaries(zone: str, day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local hour starts (UTC ns, local hour, weekday) from 3 h before UTC day ``day`` to its end.
+
+    A local hour starts where the local clock shows minute 0, or where a clock change
+    lands in the middle of an hour (Lord Howe moves by 30 minutes: 02:00 -> 02:30).
+    Each day's list starts 3 h early so that the hour current at any instant of the
+    day is in it; the caller drops what overlaps the previous day.
+    """
+    first = day * _DAY_NS - 3 * _HOUR_NS
+    quarters = first + np.arange(0, (_DAY_NS + 3 * _HOUR_NS) // _QUARTER_NS + 1, dtype=np.int64) * _QUARTER_NS
+    local = pd.DatetimeIndex(np.concatenate([[first - _QUARTER_NS], quarters]).view("M8[ns]")).tz_localize(
+        "UTC").tz_convert(zone)
+    hours = np.asarray(local.hour, dtype=np.int64)
+    minutes = np.asarray(local.minute)
+    starts = (minutes[1:] == 0) | (hours[1:] != hours[:-1])
+    ns = quarters[starts]
+    out = (ns, hours[1:][starts], np.asarray(local.day_of_week, dtype=np.int64)[1:][starts])
+    for arr in out:
+        arr.flags.writeable = False
+    return out
