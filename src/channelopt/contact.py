@@ -258,6 +258,8 @@ def _number(value: Any, name: str) -> float:
 
 
 _NO_TIME = np.iinfo(np.int64).max
+_INT64_MIN = np.iinfo(np.int64).min
+_INT32_MIN = np.iinfo(np.int32).min
 _NS_PER_MIN = 60 * 10**9
 
 
@@ -298,12 +300,12 @@ def earliest_send_times(policy: ContactPolicy, channels: Sequence[str], now_ns: 
     n = consent.shape[0]
     n_ch = len(channels)
     t_ns = hist_min.astype(np.int64) * _NS_PER_MIN
-    empty = hist_min == np.iinfo(np.int32).min
-    t_ns[empty] = np.iinfo(np.int64).min
+    empty = hist_min == _INT32_MIN
+    t_ns[empty] = _INT64_MIN
     base = np.full(n, now_ns, dtype=np.int64)
     if policy.min_gap is not None:
-        last = t_ns.max(axis=1) if t_ns.shape[1] else np.full(n, np.iinfo(np.int64).min)
-        has = last > np.iinfo(np.int64).min
+        last = t_ns.max(axis=1) if t_ns.shape[1] else np.full(n, _INT64_MIN)
+        has = last > _INT64_MIN
         base = np.where(has, np.maximum(base, last + policy.min_gap.value), base)
     per_channel = np.repeat(base[:, None], n_ch, axis=1)
     for cap in policy.caps:
@@ -312,12 +314,12 @@ def earliest_send_times(policy: ContactPolicy, channels: Sequence[str], now_ns: 
             per_channel = np.maximum(per_channel, release[:, None])
         elif cap.channel in channels:
             c = list(channels).index(cap.channel)
-            times = np.where(hist_channel == c, t_ns, np.iinfo(np.int64).min)
+            times = np.where(hist_channel == c, t_ns, _INT64_MIN)
             per_channel[:, c] = np.maximum(per_channel[:, c], _cap_release(times, cap.max_messages, cap.window.value))
     bits = np.uint32(1) << np.arange(n_ch, dtype=np.uint32)
     allowed = (consent[:, None] & bits[None, :]) != 0
     earliest = np.where(allowed, per_channel, _NO_TIME)
-    complained = last_complaint_ns != np.iinfo(np.int64).min
+    complained = last_complaint_ns != _INT64_MIN
     recent = complained & (now_ns - last_complaint_ns < policy.complaint_cooloff.value)
     suppressed = recent if promotional else np.zeros(n, dtype=bool)
     if suppressed.any():
@@ -331,11 +333,11 @@ def _cap_release(times_ns: np.ndarray, k: int, window_ns: int) -> np.ndarray:
     """Earliest instant at which fewer than ``k`` of each row's sends lie within the last ``window_ns``."""
     n, slots = times_ns.shape
     if slots < k:
-        return np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+        return np.full(n, _INT64_MIN, dtype=np.int64)
     # the k-th most recent send must be at least a window old
     kth = np.partition(times_ns, slots - k, axis=1)[:, slots - k]
-    out = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    real = kth > np.iinfo(np.int64).min
+    out = np.full(n, _INT64_MIN, dtype=np.int64)
+    real = kth > _INT64_MIN
     out[real] = kth[real] + window_ns
     return out
 

@@ -216,6 +216,7 @@ class ChannelModel:
             policy.check_channels(space.channels)
         self._lock = threading.Lock()
         self._ledger = Ledger()
+        self._policy_cache: dict[int, tuple[ContactPolicy, np.ndarray, np.ndarray]] = {}
         self._smooth = hour_kernel(self.config.hour_smoothing)
         self._channel_pos = {c: i for i, c in enumerate(space.channels)}
         self._all_channels = np.ones(len(space.channels), dtype=np.uint8)
@@ -415,10 +416,21 @@ class ChannelModel:
         effective = bits & ~unsub & np.uint32(int(np.sum(mask.astype(np.int64) << np.arange(n_ch))))
         earliest, suppressed, escalate = earliest_send_times(policy, self.space.channels, now_ns, effective, hist_t,
                                                              hist_c, complaint, promotional)
-        quiet = np.array([policy.quiet_mask(c) for c in self.space.channels], dtype=np.int64)
-        cost = np.array([policy.cost.get(c, 0.0) for c in self.space.channels], dtype=np.float64)
+        quiet, cost = self._policy_arrays(policy)
         consented = (effective[:, None] & (np.uint32(1) << np.arange(n_ch, dtype=np.uint32))[None, :]) != 0
         return _Rules(earliest, quiet, v, cost, suppressed, escalate, consented)
+
+    def _policy_arrays(self, policy: ContactPolicy) -> tuple[np.ndarray, np.ndarray]:
+        """Quiet-hour masks and costs per channel, cached per policy object (policies are frozen)."""
+        hit = self._policy_cache.get(id(policy))
+        if hit is not None and hit[0] is policy:
+            return hit[1], hit[2]
+        quiet = np.array([policy.quiet_mask(c) for c in self.space.channels], dtype=np.int64)
+        cost = np.array([policy.cost.get(c, 0.0) for c in self.space.channels], dtype=np.float64)
+        if len(self._policy_cache) >= 16:
+            self._policy_cache.clear()
+        self._policy_cache[id(policy)] = (policy, quiet, cost)  # holds the policy: its id stays unique
+        return quiet, cost
 
     def _hold_reasons(self, status: np.ndarray, rules: _Rules, deadline_ns: int, policy: ContactPolicy | None,
                       ) -> np.ndarray:

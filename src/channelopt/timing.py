@@ -78,6 +78,9 @@ def slot_tables(now_ns: int, deadline_ns: int, zones: list[str]) -> tuple[np.nda
     [1, 3, 4, 5, 6, 7, 8]
     """
     per_zone = [_zone_slots(now_ns, deadline_ns, z) for z in zones]
+    if len(per_zone) == 1:  # choose_channel: no padding needed
+        s, e, h, w = per_zone[0]
+        return s[None, :], e[None, :], h[None, :], w[None, :], np.array([len(s)], dtype=np.int64)
     width = max((len(s[0]) for s in per_zone), default=0)
     z = len(zones)
     pad = deadline_ns + 1
@@ -96,26 +99,38 @@ def slot_tables(now_ns: int, deadline_ns: int, zones: list[str]) -> tuple[np.nda
 def _zone_slots(now_ns: int, deadline_ns: int, zone: str) -> tuple[np.ndarray, ...]:
     if deadline_ns < now_ns:
         return (np.zeros(0, np.int64),) * 4
-    day = now_ns // _DAY_NS
-    last_day = deadline_ns // _DAY_NS
-    parts = [_day_boundaries(zone, int(day))]
-    for d in range(int(day) + 1, int(last_day) + 1):  # days overlap by 3 h: keep what is new
-        ns_d, h_d, w_d = _day_boundaries(zone, d)
-        new = ns_d > parts[-1][0][-1]
-        parts.append((ns_d[new], h_d[new], w_d[new]))
-    b_ns = np.concatenate([p[0] for p in parts])
-    b_hour = np.concatenate([p[1] for p in parts])
-    b_wd = np.concatenate([p[2] for p in parts])
+    b_ns, b_hour, b_wd = _boundaries(zone, int(now_ns // _DAY_NS), int(deadline_ns // _DAY_NS))
     # the boundary at or before now gives the current local hour (each day's list starts 3 h early)
     cur = int(np.searchsorted(b_ns, now_ns, side="right")) - 1
     stop = int(np.searchsorted(b_ns, deadline_ns, side="right"))
+    start, end, hour, wd = _assembled(zone, int(now_ns // _DAY_NS), int(deadline_ns // _DAY_NS), cur, stop)
+    start = start.copy()
+    start[0] = now_ns
+    return start, end, hour, wd
+
+
+@functools.lru_cache(maxsize=4096)
+def _assembled(zone: str, day: int, last_day: int, cur: int, stop: int) -> tuple[np.ndarray, ...]:
+    """Slots from the hour current at boundary ``cur`` to the boundaries before ``stop`` (start[0] is patched)."""
+    b_ns, b_hour, b_wd = _boundaries(zone, day, last_day)
     later = slice(cur + 1, stop)
-    start = np.concatenate([[now_ns], b_ns[later]])
+    start = np.concatenate([[b_ns[cur]], b_ns[later]])
     # a slot ends at the next local hour start (the last one at most an hour later)
-    nxt = np.concatenate([b_ns[later], [b_ns[stop] if stop < b_ns.size else start[-1] + _HOUR_NS]])
+    end = np.concatenate([b_ns[later], [b_ns[stop] if stop < b_ns.size else start[-1] + _HOUR_NS]])
     hour = np.concatenate([[b_hour[cur]], b_hour[later]])
     wd = np.concatenate([[b_wd[cur]], b_wd[later]])
-    return start, nxt, hour, wd
+    return start, end, hour, wd  # shared by every call in this hour: callers must not write to them
+
+
+@functools.lru_cache(maxsize=1024)
+def _boundaries(zone: str, day: int, last_day: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local hour starts from 3 h before UTC day ``day`` to the end of ``last_day``."""
+    parts = [_day_boundaries(zone, day)]
+    for d in range(day + 1, last_day + 1):  # days overlap by 3 h: keep what is new
+        ns_d, h_d, w_d = _day_boundaries(zone, d)
+        new = ns_d > parts[-1][0][-1]
+        parts.append((ns_d[new], h_d[new], w_d[new]))
+    return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))  # type: ignore[return-value]
 
 
 @functools.lru_cache(maxsize=4096)
