@@ -7,7 +7,8 @@ at that time with every channel already tried excluded -- exactly what a
 service gets by calling ``choose_channel(..., exclude=tried)`` at that moment
 after ``record_send`` of the earlier steps. Every step honours the contact
 policy, counting the plan's own earlier sends against caps and the minimum
-gap. A channel with no reply seen yet waits the model's response window.
+gap. A channel with no reply seen yet waits the model's response window. Latencies
+are the customer's segment's where it has enough replies, else the population's.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ class CascadePlan:
 
 
 def plan_cascade(model: "ChannelModel", customer_id: Any, now: Any = None, *, max_steps: int = 3,
-                 quantile: float = 0.8, exclude: Any = None, **decision_args: Any) -> CascadePlan:
+                 quantile: float = 0.8, exclude: Any = None, segment: Any = None,
+                 **decision_args: Any) -> CascadePlan:
     """Plan up to ``max_steps`` sends on different channels, each after the previous one's wait.
 
     Parameters
@@ -90,6 +92,9 @@ def plan_cascade(model: "ChannelModel", customer_id: Any, now: Any = None, *, ma
         Quantile of the channel's reply latency to wait before escalating.
     exclude : iterable of str, optional
         Channels already tried before the plan starts.
+    segment : optional
+        The customer's segment: its own reply latencies are used where it has
+        enough replies (see :meth:`ChannelModel.latency_quantile`).
     **decision_args
         Passed to every :meth:`ChannelModel.choose_channel` call (``policy``,
         ``consent``, ``allowed_channels``, ``tz``, ``promotional``, ``value``...).
@@ -126,7 +131,7 @@ def plan_cascade(model: "ChannelModel", customer_id: Any, now: Any = None, *, ma
         if d.channel is None:
             steps.append(CascadeStep(k, None, None, None, None, d.propensity, d.hold_reason))
             break
-        wait = model.latency_quantile(d.channel, quantile)
+        wait = model.latency_quantile(d.channel, quantile, segment=segment)
         if pd.isna(wait):
             wait = window
         until = d.send_at + wait

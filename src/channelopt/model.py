@@ -33,6 +33,7 @@ __all__ = ["ChannelModel", "Decision", "load"]
 #: every channel masked by the call) and "capacity" (rank's per-channel capacity).
 _REASONS = HOLD_REASONS + ("no_allowed_channel", "capacity")
 _DEFAULT_DEADLINE = pd.Timedelta("24h")
+_SEGMENT_MIN_REPLIES = 30  # replies a (segment, channel) needs before its own latency is used
 
 
 @dataclass
@@ -456,7 +457,7 @@ class ChannelModel:
                        exclude: Iterable[str] | None = None, tz: str | None = None,
                        policy: ContactPolicy | None = None, consent: Iterable[str] | None = None,
                        deadline: Any = None, urgent: bool = False, promotional: bool = True,
-                       value: float | None = None) -> Decision:
+                       value: float | None = None, propensity: bool = True) -> Decision:
         """Decide channel, wording and send time for one customer (thread-safe).
 
         Parameters
@@ -486,6 +487,9 @@ class ChannelModel:
             A promotional message is held during a complaint cool-off.
         value : float, optional
             Value of a response for this campaign (overrides ``policy.value``).
+        propensity : bool, default True
+            Compute the decision's propensity (most of a call's time); False
+            leaves it NaN and gives the same decision.
 
         Returns
         -------
@@ -504,12 +508,12 @@ class ChannelModel:
         """
         return self._choose(customer_id, _now(now), allowed_channels=allowed_channels, exclude=exclude, tz=tz,
                             policy=policy, consent=consent, deadline=deadline, urgent=urgent,
-                            promotional=promotional, value=value)
+                            promotional=promotional, value=value, propensity=propensity)
 
     def _choose(self, customer_id: Any, now: Any, *, allowed_channels: Iterable[str] | None = None,
                 exclude: Iterable[str] | None = None, tz: str | None = None, policy: ContactPolicy | None = None,
                 consent: Iterable[str] | None = None, deadline: Any = None, urgent: bool = False,
-                promotional: bool = True, value: float | None = None,
+                promotional: bool = True, value: float | None = None, propensity: bool = True,
                 planned: Iterable[tuple[int, str]] = ()) -> Decision:
         """:meth:`choose_channel`, also counting ``planned`` sends ``(ns, channel)`` (cascades)."""
         st = self._state()
@@ -532,7 +536,7 @@ class ChannelModel:
             row, h, st.sends, st.responses, st.prior_alpha, st.prior_beta, self._offsets, rules.earliest[0],
             s_start[0], s_end[0], s_hour[0], s_wd[0], int(n_slots[0]), deadline_ns, rules.quiet, rules.value,
             rules.cost, bool(urgent), self._hour_dim, self._weekday_dim, self._smooth, np.uint64(self.config.seed),
-            _round_of(now_ns), self.config.propensity_draws, choice, draws)
+            _round_of(now_ns), self.config.propensity_draws if propensity else 0, choice, draws)
         reason = self._hold_reasons(np.array([status]), rules, deadline_ns, pol)[0]
         escalate = bool(rules.escalate[0]) if rules.escalate is not None else False
         return self._decision(customer_id, choice, score, prop, draws, send_ns, reason, escalate)
@@ -908,7 +912,7 @@ class ChannelModel:
                                   history_channel=pad(st.history_channel))
         return self
 
-    def reply_latency(self, quantiles: Iterable[float] = (0.5, 0.8)) -> pd.DataFrame:
+    def reply_latency(self, quantiles: Iterable[float] = (0.5, 0.8), *, segment: Any = None) -> pd.DataFrame:
         """Reply-latency quantiles per channel, learned from the logs (replies within the window).
 
         Examples
@@ -925,13 +929,26 @@ class ChannelModel:
         for q in qs:
             if not 0 < q < 1:
                 raise ValueError(f"quantiles: each must be in (0, 1), got {q}")
-        data = {"replies": st.latency.sum(axis=1)}
+        counts = self._latency_counts(segment)
+        data = {"replies": np.array([c.sum() for c in counts])}
         for q in qs:
-            data[f"q{q:g}"] = [self.latency_quantile(c, q) for c in self.space.channels]
+            data[f"q{q:g}"] = [self.latency_quantile(c, q, segment=segment) for c in self.space.channels]
         return pd.DataFrame(data, index=pd.Index(self.space.channels, name="channel"))
 
-    def latency_quantile(self, channel: str, q: float = 0.8) -> pd.Timedelta:
+    def _latency_counts(self, segment: Any) -> list[np.ndarray]:
+        """Latency counts per channel: the segment's where it has enough replies, else the population's."""
+        st = self._state()
+        out = [st.latency[c] for c in range(len(self.space.channels))]
+        if segment is not None and str(segment) in st.segments:
+            seg = st.latency_segment[st.segments.index(str(segment))]
+            out = [seg[c] if seg[c].sum() >= _SEGMENT_MIN_REPLIES else out[c] for c in range(len(out))]
+        return out
+
+    def latency_quantile(self, channel: str, q: float = 0.8, *, segment: Any = None) -> pd.Timedelta:
         """One channel's reply-latency quantile (NaT before any reply was seen).
+
+        With ``segment``, the segment's own distribution when it has at least 30
+        replies on that channel (the log's ``segment`` column), else the population's.
 
         Examples
         --------
@@ -946,7 +963,7 @@ class ChannelModel:
             raise ValueError(f"channel: unknown channel {channel!r} (known: {', '.join(self.space.channels)})")
         if not 0 < q < 1:
             raise ValueError(f"q: must be in (0, 1), got {q}")
-        secs = latency_quantile(self._state().latency[pos], q)
+        secs = latency_quantile(self._latency_counts(segment)[pos], q)
         return pd.NaT if np.isnan(secs) else pd.Timedelta(seconds=round(secs))
 
     def plan_cascade(self, customer_id: Any, now: Any = None, *, max_steps: int = 3, quantile: float = 0.8,
@@ -998,7 +1015,8 @@ class ChannelModel:
         level : float, default 0.9
             Mass of the central credible interval.
         now : timestamp, optional
-            Time at which the contact rules are evaluated (default: now).
+            Time at which the contact rules are evaluated (default: the model's
+            ``as_of_``, so that the output is reproducible).
         policy : ContactPolicy, optional
             Default: the model's policy (None: no rules).
         consent : iterable of str, optional
@@ -1051,7 +1069,7 @@ class ChannelModel:
         })
         # the contact rules, on channel rows
         n_ch = len(self.space.channels)
-        now_ns = _now(now).value
+        now_ns = _now(now).value if now is not None or st.watermark_ns == NAT else int(st.watermark_ns)
         pol = self._policy(policy)
         rules = self._rules(st, np.array([row], np.int64), [customer_id], now_ns, pol, self._all_channels, None,
                             consent, True, None)

@@ -9,7 +9,7 @@ the row (0-based position in the input, counted across chunks) and the value.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -44,6 +44,8 @@ class EncodedLogs:
     zones: list[str]  # distinct IANA zones of the chunk
     event_id: pd.Series | None = None  # original event ids (for error messages), positional index
     row_offset: int = 0  # position of the chunk's first row in the whole input
+    segment_codes: np.ndarray | None = None  # int64 index into ``segments`` (-1 = none); None without the column
+    segments: list[str] = field(default_factory=list)  # distinct segments of the chunk (as text)
 
     def __len__(self) -> int:
         return int(self.sent_ns.shape[0])
@@ -225,4 +227,15 @@ def encode_logs(frame: pd.DataFrame, space: ArmSpace, default_tz: str, *, row_of
         zones=zones,
         event_id=frame["event_id"].reset_index(drop=True) if "event_id" in frame.columns else None,
         row_offset=row_offset,
+        **_segments(frame),
     )
+
+
+def _segments(frame: pd.DataFrame) -> dict[str, Any]:
+    """Codes of the optional ``segment`` column (any values, compared as text; null = none)."""
+    if "segment" not in frame.columns:
+        return {}
+    s = frame["segment"].reset_index(drop=True)
+    null = s.isna().to_numpy()
+    codes, uniques = pd.factorize(s.astype(object).where(~null, None).map(lambda v: None if v is None else str(v)))
+    return {"segment_codes": codes.astype(np.int64), "segments": [str(u) for u in uniques]}

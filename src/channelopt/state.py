@@ -86,6 +86,9 @@ class PosteriorStore:
         frequency caps and the minimum gap; empty slots hold ``HISTORY_EMPTY``.
     latency : float64 (n_channels, 64)
         Counts of reply latencies per channel on the grid of :mod:`channelopt.timing`.
+    latency_segment : float64 (n_segments, n_channels, 64)
+        The same per customer segment (the log's optional ``segment`` column), for
+        the segments named in ``segments``.
     """
 
     space: ArmSpace
@@ -106,6 +109,8 @@ class PosteriorStore:
     latency: np.ndarray
     watermark_ns: int = int(NAT)
     counts: dict[str, int] = field(default_factory=dict)
+    latency_segment: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, LATENCY_EDGES_S.size)))
+    segments: tuple[str, ...] = ()
 
     @classmethod
     def empty(cls, space: ArmSpace, default_tz: str) -> "PosteriorStore":
@@ -136,7 +141,9 @@ class PosteriorStore:
                "complained": self.complained, "last_complaint_ns": self.last_complaint_ns,
                "prior_alpha": self.prior_alpha, "prior_beta": self.prior_beta, "last_sent_ns": self.last_sent_ns,
                "zone": self.zone, "consent": self.consent, "history_min": self.history_min,
-               "history_channel": self.history_channel, "latency": self.latency}
+               "history_channel": self.history_channel, "latency": self.latency,
+               "latency_segment": self.latency_segment if self.latency_segment.shape[0] else
+               np.zeros((0, len(self.space.channels), LATENCY_EDGES_S.size))}
         out.update(self.index.arrays())
         return out
 
@@ -145,7 +152,7 @@ class PosteriorStore:
         manifest = {"format": "channelopt-model", "format_version": FORMAT_VERSION,
                     "space": self.space.to_dict(), "watermark_ns": int(self.watermark_ns),
                     "id_kind": self.index.kind, "n_customers": self.n_customers, "counts": dict(self.counts),
-                    "zones": list(self.zones)}
+                    "zones": list(self.zones), "segments": list(self.segments)}
         manifest.update(extra)
         write_directory(path, self.arrays(), manifest)
 
@@ -174,7 +181,9 @@ class PosteriorStore:
                     "last_complaint_ns": ((n,), np.int64), "last_sent_ns": ((n,), np.int64),
                     "zone": ((n,), np.uint16), "consent": ((n,), np.uint32),
                     "history_min": ((n, HISTORY_SLOTS), np.int32), "history_channel": ((n, HISTORY_SLOTS), np.int8),
-                    "latency": ((len(space.channels), LATENCY_EDGES_S.size), np.float64), "prior_alpha": ((n_arms,), np.float64),
+                    "latency": ((len(space.channels), LATENCY_EDGES_S.size), np.float64),
+                    "latency_segment": ((len(manifest["segments"]), len(space.channels), LATENCY_EDGES_S.size),
+                                        np.float64), "prior_alpha": ((n_arms,), np.float64),
                     "prior_beta": ((n_arms,), np.float64), "id_offsets": ((n + 1,), np.int64),
                     "id_data": (None, np.uint8), "id_hashes": ((n,), np.uint64),
                     "id_sorted_hashes": ((n,), np.uint64), "id_order": ((n,), np.int64)}
@@ -190,7 +199,8 @@ class PosteriorStore:
         return cls(space, index, a["sends"], a["responses"], a["unsubscribed"], a["complained"],
                    a["last_complaint_ns"], a["prior_alpha"], a["prior_beta"], a["last_sent_ns"], a["zone"],
                    zones, a["consent"], a["history_min"], a["history_channel"], a["latency"],
-                   int(manifest["watermark_ns"]), dict(manifest.get("counts", {})))
+                   int(manifest["watermark_ns"]), dict(manifest.get("counts", {})), a["latency_segment"],
+                   tuple(manifest["segments"]))
 
 
 def minutes_up(ns: np.ndarray) -> np.ndarray:
@@ -254,6 +264,11 @@ class Ingestion:
         self.hist_t[n:] = HISTORY_EMPTY
         self.hist_c = _grow(np.array(st.history_channel, dtype=np.int8), n)
         self.latency = np.array(st.latency, dtype=np.float64)
+        self.segments = list(st.segments)
+        n_ch = len(st.space.channels)
+        self.latency_segment = np.zeros((len(self.segments), n_ch, LATENCY_EDGES_S.size))
+        if len(self.segments):
+            self.latency_segment[:] = st.latency_segment
         self._started = True
 
     def _decay(self, dt_ns: Any) -> Any:
@@ -337,7 +352,10 @@ class Ingestion:
         channel = arms[:, 0].astype(np.int64)
         ok = np.flatnonzero(success)
         if ok.size:
-            np.add.at(self.latency, (channel[ok], latency_bins(resp[ok] - sent[ok])), 1.0)
+            bins = latency_bins(resp[ok] - sent[ok])
+            np.add.at(self.latency, (channel[ok], bins), 1.0)
+            if enc.segment_codes is not None:
+                self._add_segment_latency(enc.segment_codes[sel][ok], enc.segments, channel[ok], bins)
         # every send by T enters the contact history (idempotent: an identical send is kept once)
         K.remember_sends(rows, minutes_up(sent), channel.astype(np.int8), self.hist_t,
                          self.hist_c)
@@ -353,6 +371,22 @@ class Ingestion:
         z = np.flatnonzero(enc.tz_known[sel])
         if z.size:
             self._update_zone(rows[z], sent[z], enc.zone_codes[sel][z], enc.zones)
+
+    def _add_segment_latency(self, codes: np.ndarray, names: list[str], channel: np.ndarray, bins: np.ndarray) -> None:
+        """Count replies per (segment, channel, latency bin); rows without a segment count only in the population."""
+        has = codes >= 0
+        if not has.any():
+            return
+        local = np.empty(len(names), dtype=np.int64)
+        for k, name in enumerate(names):
+            if name not in self.segments:
+                self.segments.append(name)
+            local[k] = self.segments.index(name)
+        if self.latency_segment.shape[0] < len(self.segments):
+            grown = np.zeros((len(self.segments),) + self.latency_segment.shape[1:])
+            grown[: self.latency_segment.shape[0]] = self.latency_segment
+            self.latency_segment = grown
+        np.add.at(self.latency_segment, (local[codes[has]], channel[has], bins[has]), 1.0)
 
     def _update_zone(self, rows: np.ndarray, sent: np.ndarray, codes: np.ndarray, zones: list[str]) -> None:
         """Latest send per customer sets their zone (ties: the larger zone name)."""
@@ -408,6 +442,7 @@ class Ingestion:
                        complained=self.compl[:n], last_complaint_ns=self.last_compl[:n], last_sent_ns=self.last_sent[:n],
                        zone=self.zone[:n], zones=tuple(self.zones), consent=self.consent[:n],
                        history_min=self.hist_t[:n], history_channel=self.hist_c[:n], latency=self.latency,
+                       latency_segment=self.latency_segment, segments=tuple(self.segments),
                        prior_alpha=alpha,
                        prior_beta=beta, watermark_ns=int(t), counts=totals)
 
