@@ -659,14 +659,20 @@ def _customers_frame(customers: Any) -> pd.DataFrame:
 class UniformPolicy:
     """Pick channel, wording, local hour (and every extra dimension) uniformly at random.
 
-    The logged ``propensity`` is the probability of the chosen channel,
-    ``1 / n_channels``. Decisions are a deterministic function of ``seed``,
+    The logged ``propensity`` is, by default, the probability of the chosen
+    channel, ``1 / n_channels`` (what the sample data carries); with
+    ``propensity="decision"`` it is the probability of the whole decision --
+    channel, wording, local hour and extra dimensions, ``1 / (n_channels *
+    n_wordings * 24 * ...)`` -- the action :class:`~channelopt.ChannelModel`'s
+    propensities and :mod:`channelopt.baselines` describe (:func:`run`'s
+    explorer logs that). Decisions are a deterministic function of ``seed``,
     ``now`` and the customers' order in the table.
 
     Parameters
     ----------
     space : ArmSpace
     seed : int
+    propensity : {"channel", "decision"}, default "channel"
 
     Examples
     --------
@@ -677,18 +683,30 @@ class UniformPolicy:
     ['customer_id', 'channel', 'wording', 'hour', 'send_at', 'score', 'propensity']
     >>> plan["propensity"].tolist()
     [0.25, 0.25]
+    >>> UniformPolicy(space, propensity="decision").rank(["a"], now="2026-11-23")["propensity"].tolist() == [1 / 192]
+    True
     """
 
-    def __init__(self, space: ArmSpace, seed: int = 0) -> None:
+    def __init__(self, space: ArmSpace, seed: int = 0, *, propensity: str = "channel") -> None:
         if not isinstance(space, ArmSpace):
             raise ValueError(f"space: expected an ArmSpace, got {type(space).__name__}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed: must be a non-negative integer, got {seed!r}")
+        if propensity not in ("channel", "decision"):
+            raise ValueError(f"propensity: expected 'channel' or 'decision', got {propensity!r}")
         self.space = space
         self.seed = int(seed)
+        self.propensity = propensity
+        k = len(space.channels)
+        if propensity == "decision":
+            k *= max(len(space.wordings), 1) * (24 if space.hours else 1)
+            for labels in space.extra.values():
+                k *= len(labels)
+        self._p = 1.0 / k
 
     def __repr__(self) -> str:
-        return f"UniformPolicy(channels={list(self.space.channels)}, seed={self.seed})"
+        extra = ", propensity='decision'" if self.propensity == "decision" else ""
+        return f"UniformPolicy(channels={list(self.space.channels)}, seed={self.seed}{extra})"
 
     def rank(self, customers: Any, now: Any) -> pd.DataFrame:
         """Decide for every customer of ``customers`` (a table with ``customer_id`` and optional ``tz``).
@@ -731,7 +749,7 @@ class UniformPolicy:
             "hour": hours,
             "send_at": pd.DatetimeIndex(send_ns.view("M8[ns]")).tz_localize("UTC"),
             "score": np.full(n, np.nan),
-            "propensity": np.full(n, 1.0 / len(space.channels)),
+            "propensity": np.full(n, self._p),
         }
         for k, codes_k in extra.items():
             cols[k] = pd.Categorical.from_codes(codes_k, categories=list(space.extra[k]))
@@ -1192,9 +1210,10 @@ def run(policy: Any, population: Population, *, days: int, sends_per_day: int, s
     2. **Decide**: ``sends_per_day`` distinct customers drawn at random are ranked,
        ``policy.rank(customers, now)`` with their rows of
        :meth:`Population.customers_table`. The first ``explore_days`` days are
-       played by ``UniformPolicy(population.space, seed=seed)`` whatever the
-       policy, so every policy starts from the same log (an unfitted
-       :class:`~channelopt.ChannelModel` cannot rank).
+       played by ``UniformPolicy(population.space, seed=seed,
+       propensity="decision")`` whatever the policy, so every policy starts from
+       the same log (an unfitted :class:`~channelopt.ChannelModel` cannot rank),
+       and every logged propensity is that of the whole decision.
     3. **Outcomes** as in :func:`simulate_logs` (same random streams), except
        that an unsubscription is final: once a send carries ``unsubscribed``,
        the customer never replies on that channel again in this run.
@@ -1270,7 +1289,7 @@ def run(policy: Any, population: Population, *, days: int, sends_per_day: int, s
     partial_fit = getattr(policy, "partial_fit", None)
     fit = fit if callable(fit) else None
     partial_fit = partial_fit if callable(partial_fit) else None
-    explorer = UniformPolicy(population.space, seed=int(seed))
+    explorer = UniformPolicy(population.space, seed=int(seed), propensity="decision")
     name = repr(policy)
     fitted = [False]
 
