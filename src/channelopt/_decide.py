@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ._kernels import _PROPENSITY_STREAM, arm_key, beta_draw, draw_key, splitmix64
+from ._kernels import _PROPENSITY_STREAM, arm_key, beta_draw, draw_key, posterior, splitmix64
 
 NO_TIME = np.iinfo(np.int64).max
 
@@ -39,20 +39,6 @@ INFEASIBLE = 1
 NOT_WORTH_COST = 2
 
 _CHUNK = 256
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _posterior(r, j, sends, responses, prior_a, prior_b):
-    a = prior_a[j]
-    b = prior_b[j]
-    if r >= 0:
-        s = np.float64(sends[r, j])
-        k = np.float64(responses[r, j])
-        a += k
-        f = s - k
-        if f > 0.0:
-            b += f
-    return a, b
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -94,7 +80,7 @@ def _draw_all(key, base, r, sends, responses, prior_a, prior_b, offsets, chan_ok
             if d == hour_dim and smooth.shape[0] > 1:
                 a, b = _smoothed(r, lo, hi - lo, j - lo, sends, responses, prior_a, prior_b, smooth)
             else:
-                a, b = _posterior(r, j, sends, responses, prior_a, prior_b)
+                a, b = posterior(r, j, sends, responses, prior_a, prior_b)
             theta[j] = beta_draw(a, b, arm_key(key, np.uint64(base + j)))
 
 

@@ -264,6 +264,25 @@ def accumulate(rows, arms, weight, success, sends, responses) -> None:
                     responses[r, j] += w
 
 
+@njit(cache=True, nogil=True, inline="always")
+def posterior(r, j, sends, responses, prior_a, prior_b):
+    """``(alpha, beta)`` of arm ``j`` for state row ``r`` (-1: the prior alone).
+
+    ``Beta(prior_a + responses, prior_b + max(sends - responses, 0))``: the one
+    definition every kernel (decisions, win probabilities, baselines) uses.
+    """
+    a = prior_a[j]
+    b = prior_b[j]
+    if r >= 0:
+        s = np.float64(sends[r, j])
+        k = np.float64(responses[r, j])
+        a += k
+        f = s - k
+        if f > 0.0:
+            b += f
+    return a, b
+
+
 @njit(cache=True)
 def remember_sends(rows, minutes, channels, hist_t, hist_c) -> None:
     """Keep each customer's latest sends in a fixed set of slots (the oldest is replaced).

@@ -46,6 +46,8 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
+from ._kernels import posterior
+
 __all__ = ["win_probabilities", "win_dim", "win_many", "betainc"]
 
 _NQ = 8
@@ -360,17 +362,7 @@ def _win_row(r, sends, responses, prior_a, prior_b, dim_offsets, mask, hour_dim,
     a = np.empty(n_arms)
     b = np.empty(n_arms)
     for j in range(n_arms):
-        aj = prior_a[j]
-        bj = prior_b[j]
-        if r >= 0:
-            s = np.float64(sends[r, j])
-            k = np.float64(responses[r, j])
-            aj += k
-            f = s - k
-            if f > 0.0:
-                bj += f
-        a[j] = aj
-        b[j] = bj
+        a[j], b[j] = posterior(r, j, sends, responses, prior_a, prior_b)
     if hour_dim >= 0 and smooth.shape[0] > 1 and r >= 0:
         # hour arms draw from statistics mixed with their neighbours' (circular), as the decisions do
         lo = dim_offsets[hour_dim]
