@@ -127,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     share_co = np.bincount(codes[codes >= 0], minlength=len(space.channels)) / n
     notes.append(f"channel pick shares, max |channelopt - numpy| = {np.abs(share_np - share_co).max():.4f} "
                  f"(N={n:,}; sampling noise ~{2 / np.sqrt(n):.4f})")
-    notes.append(f"arm-draws = customers x {n_arms} decision draws; propensity=True adds M x 6 channel draws "
-                 f"per customer (M={m_prop})")
+    notes.append(f"arm-draws = customers x {n_arms} decision draws; propensity=True adds M x {n_arms} draws per "
+                 f"customer (M={m_prop} fresh decisions: the propensity is that of the whole decision)")
     notes.append(f"first call: {jit}; state built in {t_build:.1f} s (not timed)")
     del out_off, out_on, np_choice, rows, hashes
 

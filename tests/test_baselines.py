@@ -9,7 +9,8 @@ import pytest
 import channelopt as co
 from channelopt import _kernels as K
 from channelopt._win import win_dim
-from channelopt.baselines import EpsilonGreedy, FixedChannel, FlatThompson, PooledThompson, UniformRandom, _keys, _uniforms
+from channelopt.baselines import EpsilonGreedy, FixedChannel, FlatThompson, PooledThompson, UniformRandom
+from channelopt.baselines import _keys, _uniforms
 from channelopt.simulate import make_population, run
 
 SPACE = co.ArmSpace(channels=["email", "sms", "push"], wordings=["plain", "urgent"])
@@ -178,7 +179,8 @@ def test_fixed_channel_is_always_email_at_local_ten() -> None:
             assert now <= ts < now + pd.Timedelta("24h")
     other = FixedChannel(SPACE, channel="sms", hour=18, wording="urgent")
     d = other.choose_channel("x", now=NOW, tz="America/New_York")  # 04:00 in New York
-    assert (d.channel, d.wording, d.hour, d.send_at) == ("sms", "urgent", 18, pd.Timestamp("2026-11-23 23:00", tz="UTC"))
+    assert (d.channel, d.wording, d.hour) == ("sms", "urgent", 18)
+    assert d.send_at == pd.Timestamp("2026-11-23 23:00", tz="UTC")
     assert other.choose_channel("x", now=NOW, tz="Asia/Tokyo").send_at == NOW  # already 18:00 in Tokyo: now
 
 

@@ -151,12 +151,13 @@ def test_plan_is_what_a_service_gets_step_by_step(saved, policy, who, offset_min
 def test_min_gap_counts_the_plans_own_sends():
     cid = POP.customer_id[7]
     now = AS_OF + pd.Timedelta("3D")
-    policy = ContactPolicy(quiet_hours={}, caps=[], min_gap="10h", deadline="48h")
+    # a gap longer than every wait (at most the 72 h response window, for a channel without replies yet)
+    policy = ContactPolicy(quiet_hours={}, caps=[], min_gap="80h", deadline="96h")
     plan = MODEL.plan_cascade(cid, now=now, policy=policy, consent=CHANNELS, max_steps=3, urgent=True)
     sends = [s.send_at for s in plan.steps]
-    assert len(sends) == 3 and all(b - a >= pd.Timedelta("10h") for a, b in zip(sends, sends[1:]))
-    # with urgent sends and a gap longer than every wait, each later step goes exactly when the gap allows
-    assert all(b - a.floor("min") == pd.Timedelta("10h") for a, b in zip(sends, sends[1:]))
+    assert len(sends) == 3 and all(b - a >= pd.Timedelta("80h") for a, b in zip(sends, sends[1:]))
+    # with urgent sends, each later step goes exactly when the gap allows
+    assert all(b - a.floor("min") == pd.Timedelta("80h") for a, b in zip(sends, sends[1:]))
     # a cap of two messages a week ends the plan after two sends with a 'cap' hold
     capped = ContactPolicy(quiet_hours={}, caps=[Cap(2, "7D")], min_gap=None, deadline="24h")
     fresh = "never-seen"

@@ -43,7 +43,7 @@ def expected_counts(logs: pd.DataFrame, as_of: str) -> dict[str, int]:
     t = pd.Timestamp(as_of, tz="UTC")
     kept = logs["sent_at"] <= t
     in_window = logs["responded_at"].notna() & (logs["responded_at"] - logs["sent_at"] <= WINDOW)
-    resolved = logs["responded_at"].where(in_window, logs["sent_at"] + WINDOW)
+    resolved = logs["sent_at"] + WINDOW  # every send resolves when its window closes (resolve="window")
     counted = kept & (resolved <= t)
     return {"counted": int(counted.sum()), "responses": int((counted & in_window).sum()),
             "pending": int((kept & (resolved > t)).sum()), "after_as_of": int((~kept).sum())}

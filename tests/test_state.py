@@ -109,14 +109,30 @@ def test_pending_send_is_not_a_failure_until_the_window_passes(space):
     assert m.last_fit_["counted"] == 1
 
 
-def test_reply_inside_the_window_counts_when_it_arrives(space):
+def test_reply_inside_the_window_counts_when_it_arrives_with_resolve_reply(space):
     logs = sends(("a", T0, "sms", T0 + 5 * H))
-    m = model(space).fit(logs, as_of=T0 + 4 * H)
+    m = model(space, resolve="reply").fit(logs, as_of=T0 + 4 * H)
     assert not m.state_.sends.any()
     m.partial_fit(logs, as_of=T0 + 5 * H)
     r = row(m.state_, "a")
     assert m.state_.sends[r, SMS] == 1.0 and m.state_.responses[r, SMS] == 1.0
     assert m.state_.responses[r, HOUR0 + 9] == 1.0
+
+
+def test_by_default_a_replied_send_counts_when_its_window_closes(space):
+    """resolve="window": replies wait for their window like silences, so no arm is overrated."""
+    logs = sends(("a", T0, "sms", T0 + 5 * H), ("b", T0, "sms", None))
+    m = model(space).fit(logs, as_of=T0 + 5 * H)
+    assert not m.state_.sends.any() and m.last_fit_["pending"] == 2
+    m.partial_fit(logs, as_of=T0 + 72 * H - pd.Timedelta("1s"))
+    assert not m.state_.sends.any()
+    m.partial_fit(logs, as_of=T0 + 72 * H)  # both windows close: one success, one failure, counted together
+    assert m.last_fit_["counted"] == 2 and m.last_fit_["responses"] == 1
+    st_ = m.state_
+    assert st_.sends[row(st_, "a"), SMS] == 1.0 and st_.responses[row(st_, "a"), SMS] == 1.0
+    assert st_.sends[row(st_, "b"), SMS] == 1.0 and st_.responses[row(st_, "b"), SMS] == 0.0
+    with pytest.raises(ValueError, match="resolve: expected 'window' or 'reply', got 'now'"):
+        model(space, resolve="now")
 
 
 def test_reply_after_the_window_counts_as_none(space):

@@ -81,6 +81,13 @@ class ModelConfig:
     inbound_weight : float
         Weight of one inbound contact (a customer writing to us on a channel)
         as a success for that channel.
+    resolve : {"window", "reply"}
+        When a send is counted. ``"window"`` (default): every send once its
+        response window has closed, reply or not -- unbiased. ``"reply"``: a
+        replied send as soon as the reply comes, a silent one when its window
+        closes -- faster, but it overrates every arm in proportion to its
+        recent traffic (replies are counted before the silences of the same
+        sends), which makes Thompson sampling pile onto arms whose traffic grows.
 
     Examples
     --------
@@ -97,6 +104,7 @@ class ModelConfig:
     prior_sample: int = 5000
     hour_smoothing: float = 1.0
     inbound_weight: float = 1.0
+    resolve: str = "window"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "response_window", parse_duration(self.response_window, "response_window"))
@@ -123,6 +131,8 @@ class ModelConfig:
         if sample < 10:
             raise ValueError(f"prior_sample: must be >= 10, got {sample}")
         object.__setattr__(self, "prior_sample", sample)
+        if self.resolve not in ("window", "reply"):
+            raise ValueError(f"resolve: expected 'window' or 'reply', got {self.resolve!r}")
         for name in ("hour_smoothing", "inbound_weight"):
             value = getattr(self, name)
             try:

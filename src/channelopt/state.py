@@ -2,8 +2,11 @@
 
 Ingestion rule (exactly-once by watermark)
 ------------------------------------------
-Every send has a *resolution time*: its ``responded_at`` if a reply came within
-the response window, else ``sent_at + response_window``. An ingestion at
+Every send has a *resolution time*: ``sent_at + response_window`` (the default,
+``resolve="window"``), or, with ``resolve="reply"``, its ``responded_at`` if a
+reply came within the window, else ``sent_at + response_window``. (Counting
+replies at once but silences only later overrates every arm in proportion to
+its recent traffic, hence the default.) An ingestion at
 ``as_of = T`` into a store whose watermark is ``W`` counts exactly the sends
 whose resolution time lies in ``(W, T]``, then sets the watermark to ``T``:
 
@@ -334,7 +337,7 @@ class Ingestion:
         arms = enc.arms[sel]
         window = self.config.window_ns
         in_window = (resp != NAT) & (resp - sent <= window)
-        resolved_at = np.where(in_window, resp, sent + window)
+        resolved_at = np.where(in_window, resp, sent + window) if self.config.resolve == "reply" else sent + window
         negative = enc.unsubscribed[sel] | enc.complained[sel]
         counted = resolved_at <= t
         if w != NAT:
