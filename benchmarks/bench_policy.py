@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=int, default=60)
     p.add_argument("--sends-per-day", type=int, default=2_000)
     p.add_argument("--last", type=int, default=30, help="the 'last days' window of the table")
-    p.add_argument("--switch-share", type=float, default=0.2, help="share of customers whose preferred channel switches")
+    p.add_argument("--switch-share", type=float, default=0.2,
+                   help="share of customers whose preferred channel switches")
     p.add_argument("--fatigue", type=float, default=0.1, help="reply probability x (1 - fatigue) per message in 7 days")
     p.add_argument("--explore-days", type=int, default=1)
     p.add_argument("--only", default=None, help="comma-separated policy names to run (default: all)")
