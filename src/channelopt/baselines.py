@@ -105,19 +105,6 @@ def _pick(u: np.ndarray, k: int) -> np.ndarray:
 # -- Thompson kernel ---------------------------------------------------------------
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _post(r, j, sends, responses, prior_a, prior_b):
-    a = prior_a[j]
-    b = prior_b[j]
-    if r >= 0:
-        s = np.float64(sends[r, j])
-        k = np.float64(responses[r, j])
-        a += k
-        if s - k > 0.0:
-            b += s - k
-    return a, b
-
-
 @njit(cache=True, nogil=True)
 def _beta(a, b, key):
     """One exact Beta draw: a plain (not inlined) call site, so the sampler is compiled once."""
@@ -143,7 +130,7 @@ def _thompson(rows, hashes, sends, responses, prior_a, prior_b, lo, hi, seed, ro
             best = -1
             best_v = -1.0
             for j in range(lo[d], hi[d]):
-                a, b = _post(r, j, sends, responses, prior_a, prior_b)
+                a, b = K.posterior(r, j, sends, responses, prior_a, prior_b)
                 v = _beta(a, b, K.arm_key(key, np.uint64(j)))
                 if keep:
                     draws[i, j] = v
