@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._kernels import remember_sends
-from .state import HISTORY_EMPTY, NS_PER_MIN, PosteriorStore, _grow
+from ._time import NAT
+from .state import HISTORY_EMPTY, PosteriorStore, _grow
 
 __all__ = ["Event", "Ledger", "apply_events", "customer_key"]
 
@@ -80,16 +81,24 @@ class Ledger:
         return set(self._by_id)
 
 
+def _fold(e: Event, consent: int, unsub: int) -> tuple[int, int]:
+    """Consent and unsubscription bits after one non-send event."""
+    if e.kind == "consent":
+        return (consent | e.grant) & ~e.revoke, unsub & ~e.grant  # a new grant lifts an unsubscription
+    if e.kind == "keep":  # carried over by a refit: consent bits without lifting an unsubscription
+        return consent | e.grant, unsub
+    return consent, unsub | e.grant  # "unsub", carried over by a refit
+
+
 def adjust(events: tuple[Event, ...], consent: int, unsub: int, hist_t: np.ndarray,
            hist_c: np.ndarray) -> tuple[int, int]:
     """Apply one customer's events to copies of their consent bits and send history (in place)."""
     for e in events:
-        if e.kind == "consent":
-            consent = (consent | e.grant) & ~e.revoke
-            unsub &= ~e.grant  # a new grant overrides an earlier unsubscription
-        else:
+        if e.kind == "send":
             remember_sends(np.zeros(1, np.int64), np.array([e.minute], np.int32), np.array([e.channel], np.int8),
                            hist_t, hist_c)
+        else:
+            consent, unsub = _fold(e, consent, unsub)
     return consent, unsub
 
 
@@ -112,23 +121,13 @@ def apply_events(store: PosteriorStore, events: list[Event]) -> PosteriorStore:
     hist_t = grown(store.history_min, HISTORY_EMPTY)
     hist_c = grown(store.history_channel)
     for e, r in zip(events, rows):
-        if e.kind == "consent":
-            consent[r] = (consent[r] | np.uint32(e.grant)) & ~np.uint32(e.revoke)
-            unsub[r] &= ~np.uint32(e.grant)
-        elif e.kind == "keep":  # carried over by a refit: consent bits without lifting an unsubscription
-            consent[r] |= np.uint32(e.grant)
-        elif e.kind == "unsub":  # carried over by a refit
-            unsub[r] |= np.uint32(e.grant)
-        else:
+        if e.kind == "send":
             remember_sends(np.array([r], np.int64), np.array([e.minute], np.int32),
                            np.array([e.channel], np.int8), hist_t, hist_c)
-    from ._time import NAT
-
+        else:
+            consent[r], unsub[r] = _fold(e, int(consent[r]), int(unsub[r]))
     return replace(store, index=index, sends=grown(store.sends), responses=grown(store.responses),
                    unsubscribed=unsub, complained=grown(store.complained),
                    last_complaint_ns=grown(store.last_complaint_ns, NAT), last_sent_ns=grown(store.last_sent_ns, NAT),
                    zone=grown(store.zone), consent=consent, history_min=hist_t, history_channel=hist_c)
 
-
-def minute_of(ns: int) -> int:
-    return int(ns // NS_PER_MIN)

@@ -13,7 +13,7 @@ from scipy import stats
 
 from . import _kernels as K
 from ._decide import INFEASIBLE, NO_TIME, NOT_WORTH_COST, OK, decide_many, decide_one
-from ._ledger import Ledger, adjust, apply_events, customer_key
+from ._ledger import Event, Ledger, adjust, apply_events, customer_key
 from ._time import NAT, NS_PER_S, as_utc_timestamp, zone_codes
 from ._version import __version__
 from .arms import ArmSpace
@@ -390,8 +390,7 @@ class ChannelModel:
         v = float("nan") if value is None else _positive(value, "value")
         if policy is None:
             earliest = np.where(mask.astype(bool), now_ns, NO_TIME).astype(np.int64)[None, :]
-            return _Rules(earliest, np.zeros(n_ch, np.int64), v, np.zeros(n_ch), None, None,
-                          np.repeat(mask[None, :].astype(bool), 1, axis=0))
+            return _Rules(earliest, np.zeros(n_ch, np.int64), v, np.zeros(n_ch), None, None, mask[None, :].astype(bool))
         known = rows >= 0
         safe = np.where(known, rows, 0)
         bits = np.where(known, st.consent[safe], 0).astype(np.uint32)
@@ -898,29 +897,18 @@ class ChannelModel:
         at = to_utc_ns(contacts["at"], "at", allow_null=False)
         with self._lock:
             st = self._state()
-            index, rows = st.index.extend(contacts["customer_id"].reset_index(drop=True))
-            grown = apply_events(st, [])
-            n = len(index)
-            sends = np.zeros((n, st.sends.shape[1]), np.float32)
-            responses = np.zeros_like(sends)
-            sends[: st.n_customers], responses[: st.n_customers] = st.sends, st.responses
+            # new customers get empty rows in every array: the ledger's growth (a "keep" of no consent bit)
+            ids = contacts["customer_id"].reset_index(drop=True)
+            grown = apply_events(st, [Event(0, customer_key(c), "keep", 0, -1, 0, 0) for c in ids])
+            rows, _ = grown.index.rows_of(ids)
+            sends, responses = np.array(grown.sends), np.array(grown.responses)
             dt = np.maximum(st.watermark_ns - at, 0) if st.watermark_ns != NAT else np.zeros_like(at)
             h = self.config.half_life_ns
             wt = (w * np.exp2(-dt / h)) if h else np.full(at.shape[0], w)
             ch = codes.to_numpy(dtype=np.int64)
             np.add.at(sends, (rows, ch), wt.astype(np.float32))
             np.add.at(responses, (rows, ch), wt.astype(np.float32))
-
-            def pad(arr: np.ndarray, fill: Any = 0) -> np.ndarray:
-                out = np.full((n,) + arr.shape[1:], fill, dtype=arr.dtype)
-                out[: arr.shape[0]] = arr
-                return out
-
-            self.state_ = replace(grown, index=index, sends=sends, responses=responses,
-                                  unsubscribed=pad(st.unsubscribed), complained=pad(st.complained),
-                                  last_complaint_ns=pad(st.last_complaint_ns, NAT), last_sent_ns=pad(st.last_sent_ns, NAT),
-                                  zone=pad(st.zone), consent=pad(st.consent), history_min=pad(st.history_min, HISTORY_EMPTY),
-                                  history_channel=pad(st.history_channel))
+            self.state_ = replace(grown, sends=sends, responses=responses)
         return self
 
     def reply_latency(self, quantiles: Iterable[float] = (0.5, 0.8), *, segment: Any = None) -> pd.DataFrame:
@@ -935,7 +923,7 @@ class ChannelModel:
         >>> float(lat.loc["sms", "replies"]), bool(lat.loc["sms", "q0.5"] < pd.Timedelta("11min"))
         (1.0, True)
         """
-        st = self._state()
+        self._state()  # not fitted: the usual error
         qs = [float(q) for q in quantiles]
         for q in qs:
             if not 0 < q < 1:
@@ -1173,8 +1161,6 @@ def _policy_from(data: Any, path: Any) -> ContactPolicy | None:
 def _consent_events(store: PosteriorStore) -> list[Any]:
     """The store's consent state as events for a refit from scratch: the unsubscriptions it has
     seen (kind "unsub") and its consent bits (kind "keep": restored without lifting anything)."""
-    from ._ledger import Event
-
     has = np.flatnonzero((store.consent != 0) | (store.unsubscribed != 0))
     if not has.size:
         return []
