@@ -63,12 +63,14 @@ print("as of", model.as_of_, model.last_fit_)
 # ## Explain a customer
 #
 # Every arm's Beta posterior: the customer's own (decayed) sends and responses added to the
-# population prior learned by empirical Bayes. With ~25 sends and one or two replies per
-# customer the intervals are wide, which is why the model keeps exploring.
+# prior of their segment (the log's `segment` column), learned by empirical Bayes and shrunk
+# toward the population's. With ~25 sends and one or two replies per customer the intervals
+# are wide, which is why the model keeps exploring.
 
 # %%
 customer = "c-000042"
 explained = model.explain(customer)
+print("prior of segment", explained.attrs["segment"])
 explained[explained["dimension"] == "channel"]
 
 # %%
@@ -103,8 +105,7 @@ print("as of", by_channel.attrs["as_of"])
 by_channel
 
 # %%
-with_segment = logs.merge(customers[["customer_id", "segment"]], on="customer_id")
-report(with_segment, by=["segment", "channel"])[["segment", "channel", "sends", "rate", "ci_low", "ci_high"]]
+report(logs, by=["segment", "channel"])[["segment", "channel", "sends", "rate", "ci_low", "ci_high"]]
 
 # %%
 plot.response_heatmap(logs);
@@ -122,7 +123,7 @@ prefs.head()
 
 # %% [markdown]
 # Against the truth: the preferred channel is right for a share of customers that grows
-# with the model's confidence. With this little evidence per customer the population prior
+# with the model's confidence. With this little evidence per customer the segment prior
 # still weighs a lot; `prob_best` tells which answers to trust.
 
 # %%
@@ -152,6 +153,8 @@ rows, _ = state.index.rows_of(test["customer_id"])
 arm = pd.Categorical(test["channel"], categories=space.channels).codes  # the channel arms come first
 k = np.where(rows >= 0, state.responses[rows, arm], 0.0)
 n = np.where(rows >= 0, state.sends[rows, arm], 0.0)
-predicted = (state.prior_alpha[arm] + k) / (state.prior_alpha[arm] + state.prior_beta[arm] + n)
+prior_a, prior_b = state.prior_tables            # row 0: the population, then one per segment
+group = state.prior_groups(rows)                 # each customer's own (segment) prior
+predicted = (prior_a[group, arm] + k) / (prior_a[group, arm] + prior_b[group, arm] + n)
 observed = ((test["responded_at"] - test["sent_at"]) <= pd.Timedelta("72h")).to_numpy()
 plot.calibration(predicted, observed, bins=8);

@@ -104,6 +104,7 @@ wordings=["plain", "friendly", "urgent"]), {info['n_customers']}, seed={info['se
 | event_id | string | unique per send, `e-000000001` ... |
 | unsubscribed | bool | the customer unsubscribed after this message |
 | complained | bool | the customer complained about this message |
+| segment | int | the customer's segment (0-3); the model fits a prior per segment |
 
 ## customers.parquet: one row per customer
 

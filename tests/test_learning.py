@@ -58,16 +58,20 @@ def model(logs: pd.DataFrame) -> co.ChannelModel:
 
 
 def _posterior_means(model: co.ChannelModel, ids: np.ndarray, dimension: str) -> tuple[np.ndarray, np.ndarray]:
-    """Posterior mean per customer and arm of one dimension, and the prior mean, from the state arrays."""
+    """Posterior mean per customer and arm of one dimension (under the customer's own segment
+    prior), and the population prior mean, from the state arrays."""
     st = model.state_
     d = SPACE.dimension_index(dimension)
     lo, hi = SPACE.offsets[d], SPACE.offsets[d + 1]
     rows, _ = st.index.rows_of(pd.Series(ids, dtype=object))
     assert (rows >= 0).all()
-    a, b = st.prior_alpha[lo:hi], st.prior_beta[lo:hi]
+    ta, tb = st.prior_tables
+    g = st.prior_groups(rows)
+    a, b = ta[g, lo:hi], tb[g, lo:hi]
     sends = st.sends[rows, lo:hi].astype(np.float64)
     responses = st.responses[rows, lo:hi].astype(np.float64)
-    return (a + responses) / (a + b + sends), a / (a + b)
+    pa, pb = st.prior_alpha[lo:hi], st.prior_beta[lo:hi]
+    return (a + responses) / (a + b + sends), pa / (pa + pb)
 
 
 def test_every_send_was_learned(model: co.ChannelModel, logs: pd.DataFrame) -> None:
@@ -99,7 +103,11 @@ def test_explain_agrees_with_the_state(model: co.ChannelModel, population: Popul
         channel = table[table["dimension"] == "channel"]
         assert channel["arm"].tolist() == list(SPACE.channels)
         np.testing.assert_allclose(channel["mean"].to_numpy(), post[i], rtol=1e-6)
-        np.testing.assert_allclose(channel["prior_mean"].to_numpy(), prior, rtol=1e-12)
+        st = model.state_
+        g = st.prior_groups(st.index.rows_of(pd.Series([cid], dtype=object))[0])[0]
+        assert g > 0 and table.attrs["segment"] == st.segments[g - 1]  # the sample logs name segments
+        own = st.prior_tables[0][g] / (st.prior_tables[0][g] + st.prior_tables[1][g])
+        np.testing.assert_allclose(channel["prior_mean"].to_numpy(), own[:len(SPACE.channels)], rtol=1e-12)
         assert (channel["ci_low"] < channel["mean"]).all() and (channel["mean"] < channel["ci_high"]).all()
 
 
@@ -155,11 +163,14 @@ def test_history_shrinks_toward_the_prior(model: co.ChannelModel, population: Po
     rows, _ = st.index.rows_of(pd.Series(population.customer_id, dtype=object))
     n = st.sends[rows, :4].astype(np.float64)
     k = st.responses[rows, :4].astype(np.float64)
-    post, prior = _posterior_means(model, population.customer_id, "channel")
+    post, _ = _posterior_means(model, population.customer_id, "channel")
+    ta, tb = st.prior_tables
+    g = st.prior_groups(rows)  # each customer's own segment prior
+    prior = ta[g, :4] / (ta[g, :4] + tb[g, :4])
     raw = k / n
     # the posterior mean is a weighted average of the raw rate and the prior mean,
     # with weight n / (n + strength) on the customer's own history
-    w = n / (n + (st.prior_alpha[:4] + st.prior_beta[:4]))
+    w = n / (n + (ta[g, :4] + tb[g, :4]))
     np.testing.assert_allclose(post, w * raw + (1 - w) * prior, rtol=1e-9)
     assert np.all((post >= np.minimum(raw, prior) - 1e-12) & (post <= np.maximum(raw, prior) + 1e-12))
     assert ((post != raw) & (raw != prior)).mean() > 0.99  # strictly between, not at either end

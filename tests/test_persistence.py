@@ -151,7 +151,7 @@ def test_wrong_format_version(fitted_model, tmp_path):
     fitted_model.save(tmp_path / "m")
     rewrite_manifest(tmp_path / "m", format_version=99)
     with pytest.raises(ValueError, match=re.escape("model format version 99 is not supported (this channelopt "
-                                                   "reads version 2)")):
+                                                   "reads versions 2, 3)")):
         co.load(tmp_path / "m")
 
 

@@ -290,8 +290,9 @@ def test_threaded_prob_best_equals_one_serial_pass(monkeypatch):
     st_ = model.state_
     n = st_.n_customers
     assert n > 2 * 2048  # large enough to be split over threads
-    args = (np.arange(n, dtype=np.int64), np.asarray(st_.index.hashes), st_.sends, st_.responses,
-            st_.prior_alpha, st_.prior_beta, 3, np.zeros(n, np.int64), np.uint64(4), 20)
+    pa, pb = st_.prior_tables
+    args = (np.arange(n, dtype=np.int64), np.zeros(n, np.int64), np.asarray(st_.index.hashes), st_.sends,
+            st_.responses, pa, pb, 3, np.zeros(n, np.int64), np.uint64(4), 20)
     serial = np.empty(n)
     rep._prob_best(*args, serial)
     monkeypatch.setattr(rep.os, "cpu_count", lambda: 4)

@@ -23,7 +23,7 @@ from channelopt.simulate import (
 SPACE = co.ArmSpace(channels=["email", "sms", "push", "whatsapp"], wordings=["plain", "friendly", "urgent"])
 START = pd.Timestamp("2026-03-02 00:00", tz="UTC")  # spans the US and EU DST changes of March 2026
 LOG_COLUMNS = ["customer_id", "sent_at", "channel", "wording", "responded_at", "tz", "propensity", "event_id",
-               "unsubscribed", "complained"]
+               "unsubscribed", "complained", "segment"]
 
 
 @pytest.fixture(scope="module")

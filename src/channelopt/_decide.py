@@ -252,11 +252,13 @@ def decide_one(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earlie
 
 
 @njit(cache=True, parallel=True)
-def decide_many(rows, hashes, sends, responses, prior_a, prior_b, offsets, earliest, zone, s_start, s_end, s_hour,
-                s_wd, n_slots, deadline, quiet, value, cost, urgent, hour_dim, wd_dim, smooth, seed, round_, n_prop,
-                choice, send_ns, score, prop, status):
+def decide_many(rows, hashes, group, sends, responses, prior_a, prior_b, offsets, earliest, zone, s_start, s_end,
+                s_hour, s_wd, n_slots, deadline, quiet, value, cost, urgent, hour_dim, wd_dim, smooth, seed, round_,
+                n_prop, choice, send_ns, score, prop, status):
     """:func:`decide_core` for every customer, in parallel over chunks of customers.
 
+    ``prior_a``/``prior_b`` are prior tables ``[n_groups, n_arms]`` (row 0 the
+    population, the others segments) and ``group[i]`` is customer ``i``'s row;
     ``earliest`` has one row per customer or a single shared row; ``zone[i]``
     selects customer ``i``'s row of the slot tables.
     """
@@ -276,7 +278,8 @@ def decide_many(rows, hashes, sends, responses, prior_a, prior_b, offsets, earli
         for i in range(ci * _CHUNK, stop):
             e = earliest[0] if shared else earliest[i]
             z = zone[i]
-            t, s, p, st = decide_core(rows[i], hashes[i], sends, responses, prior_a, prior_b, offsets, e,
+            g = group[i]
+            t, s, p, st = decide_core(rows[i], hashes[i], sends, responses, prior_a[g], prior_b[g], offsets, e,
                                       s_start[z], s_end[z], s_hour[z], s_wd[z], n_slots[z], deadline, quiet, value,
                                       cost, urgent, hour_dim, wd_dim, smooth, seed, round_, n_prop, choice[i], theta,
                                       theta2, slot_ok, chan_ok, wins_dim)

@@ -129,5 +129,6 @@ def apply_events(store: PosteriorStore, events: list[Event]) -> PosteriorStore:
     return replace(store, index=index, sends=grown(store.sends), responses=grown(store.responses),
                    unsubscribed=unsub, complained=grown(store.complained),
                    last_complaint_ns=grown(store.last_complaint_ns, NAT), last_sent_ns=grown(store.last_sent_ns, NAT),
-                   zone=grown(store.zone), consent=consent, history_min=hist_t, history_channel=hist_c)
+                   zone=grown(store.zone), consent=consent, history_min=hist_t, history_channel=hist_c,
+                   segment=grown(store.segment, -1))
 

@@ -390,10 +390,11 @@ def _win_row(r, sends, responses, prior_a, prior_b, dim_offsets, mask, hour_dim,
 
 
 @njit(cache=True, parallel=True)
-def win_many(rows, sends, responses, prior_a, prior_b, dim_offsets, masks, hour_dim, smooth, out) -> None:
+def win_many(rows, group, sends, responses, prior_a, prior_b, dim_offsets, masks, hour_dim, smooth, out) -> None:
     """Win probability of every arm for every state row, in parallel over rows.
 
-    ``rows[i]`` is a state row (-1: the prior only), ``masks`` uint8 ``[1 or n, n_channels]``
+    ``rows[i]`` is a state row (-1: the prior only) whose prior is row ``group[i]``
+    of the tables ``prior_a``/``prior_b`` ``[n_groups, n_arms]``, ``masks`` uint8 ``[1 or n, n_channels]``
     (0 = channel not allowed), ``hour_dim`` the hour dimension (-1: none) and
     ``smooth`` its circular smoothing weights (length 1: none), ``out`` float64 ``[n, n_arms]``.
     """
@@ -401,10 +402,12 @@ def win_many(rows, sends, responses, prior_a, prior_b, dim_offsets, masks, hour_
     shared = masks.shape[0] == 1
     for i in prange(n):
         m = masks[0] if shared else masks[i]
-        _win_row(rows[i], sends, responses, prior_a, prior_b, dim_offsets, m, hour_dim, smooth, out[i])
+        g = group[i]
+        _win_row(rows[i], sends, responses, prior_a[g], prior_b[g], dim_offsets, m, hour_dim, smooth, out[i])
 
 
-def win_probabilities(state: Any, rows: Any, channel_mask: Any = None, *, hour_weights: Any = None) -> np.ndarray:
+def win_probabilities(state: Any, rows: Any, channel_mask: Any = None, *, hour_weights: Any = None,
+                      groups: Any = None) -> np.ndarray:
     """Probability that the model's Thompson sampling picks each arm, for each state row.
 
     Parameters
@@ -420,6 +423,9 @@ def win_probabilities(state: Any, rows: Any, channel_mask: Any = None, *, hour_w
         Circular smoothing weights of the hour statistics, as the model's
         decisions use them (``channelopt.model.hour_kernel(hour_smoothing)``);
         default: none.
+    groups : int array (n,), optional
+        Row of ``state.prior_tables`` each customer is decided with (default:
+        ``state.prior_groups(rows)``, their own segment's prior).
 
     Returns
     -------
@@ -460,13 +466,16 @@ def win_probabilities(state: Any, rows: Any, channel_mask: Any = None, *, hour_w
     if sends.shape[0] == 0:  # numba needs a 2-D array even when nobody is known
         sends = np.zeros((1, space.n_arms), dtype=np.float32)
         responses = sends
-    prior_a = np.ascontiguousarray(state.prior_alpha, dtype=np.float64)
-    prior_b = np.ascontiguousarray(state.prior_beta, dtype=np.float64)
+    prior_a, prior_b = state.prior_tables
+    group = state.prior_groups(rows) if groups is None else np.asarray(groups, dtype=np.int64).reshape(-1)
+    if group.shape[0] != n or group.min() < 0 or group.max() >= prior_a.shape[0]:
+        raise ValueError(f"groups: expected {n} rows of state.prior_tables (0..{prior_a.shape[0] - 1})")
+    group = np.ascontiguousarray(group, dtype=np.int64)
     dims = space.dimensions
     hour_dim = dims.index("hour") if "hour" in dims else -1
     smooth = np.ones(1) if hour_weights is None else np.ascontiguousarray(hour_weights, dtype=np.float64).reshape(-1)
     if smooth.shape[0] % 2 == 0 or not np.all(np.isfinite(smooth)) or np.any(smooth < 0):
         raise ValueError(f"hour_weights: expected an odd number of non-negative weights, got {smooth.shape[0]}")
-    win_many(rows, sends, responses, prior_a, prior_b, np.ascontiguousarray(space.offsets, dtype=np.int64), masks,
+    win_many(rows, group, sends, responses, prior_a, prior_b, np.ascontiguousarray(space.offsets, dtype=np.int64), masks,
              hour_dim, smooth, out)
     return out

@@ -636,7 +636,8 @@ class FlatThompson(_Baseline):
             return choice, score, np.full(n, np.nan), draws
         sends, responses = _stats(st, self.space.n_arms)
         win = np.zeros((n, self.space.n_arms))
-        win_many(np.ascontiguousarray(rows, dtype=np.int64), sends, responses, self._flat, self._flat,
+        win_many(np.ascontiguousarray(rows, dtype=np.int64), np.zeros(n, np.int64), sends, responses,
+                 self._flat[None, :], self._flat[None, :],
                  self.space.offsets, self._mask, -1, np.ones(1), win)
         prop = np.ones(n)
         for k in range(len(self._dec)):

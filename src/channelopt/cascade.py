@@ -93,8 +93,9 @@ def plan_cascade(model: "ChannelModel", customer_id: Any, now: Any = None, *, ma
     exclude : iterable of str, optional
         Channels already tried before the plan starts.
     segment : optional
-        The customer's segment: its own reply latencies are used where it has
-        enough replies (see :meth:`ChannelModel.latency_quantile`).
+        The customer's segment (default: the one of their latest logged send):
+        its prior shapes every decision, and its own reply latencies are used
+        where it has enough replies (see :meth:`ChannelModel.latency_quantile`).
     **decision_args
         Passed to every :meth:`ChannelModel.choose_channel` call (``policy``,
         ``consent``, ``allowed_channels``, ``tz``, ``promotional``, ``value``...).
@@ -121,13 +122,18 @@ def plan_cascade(model: "ChannelModel", customer_id: Any, now: Any = None, *, ma
         raise ValueError(f"quantile: must be in (0, 1), got {quantile!r}")
     tried = [exclude] if isinstance(exclude, str) else list(exclude or [])
     t = _now(now)
+    if segment is None:
+        st = model._state()
+        row = st.index.row_of(customer_id)
+        segment = st.segments[st.segment[row]] if row >= 0 and st.segment[row] >= 0 else None
     planned: list[tuple[int, str]] = []
     steps: list[CascadeStep] = []
     window = model.config.response_window
     for k in range(1, int(max_steps) + 1):
         if len(tried) >= len(model.space.channels):
             break
-        d: Decision = model._choose(customer_id, t, exclude=tried, planned=planned, **decision_args)
+        d: Decision = model._choose(customer_id, t, exclude=tried, planned=planned, segment=segment,
+                                    **decision_args)
         if d.channel is None:
             steps.append(CascadeStep(k, None, None, None, None, d.propensity, d.hold_reason))
             break

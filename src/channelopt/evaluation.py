@@ -426,10 +426,11 @@ class _Resolved:
 def _posterior_mean(state: Any, rows: np.ndarray, hour_weights: np.ndarray | None) -> np.ndarray:
     """Posterior mean of every arm for each state row (-1: the prior), float64 ``[n, n_arms]``,
     with the hour statistics smoothed as the model's decisions smooth them."""
-    pa = np.asarray(state.prior_alpha, dtype=np.float64)
-    pb = np.asarray(state.prior_beta, dtype=np.float64)
-    s = np.zeros((rows.shape[0], pa.shape[0]))
-    k = np.zeros((rows.shape[0], pa.shape[0]))
+    tables_a, tables_b = state.prior_tables
+    group = state.prior_groups(rows)
+    pa, pb = tables_a[group], tables_b[group]  # each customer's own (segment) prior
+    s = np.zeros(pa.shape)
+    k = np.zeros(pa.shape)
     known = np.flatnonzero(rows >= 0)
     if known.size:
         s[known] = np.asarray(state.sends[rows[known]], dtype=np.float64)

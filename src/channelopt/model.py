@@ -467,13 +467,14 @@ class ChannelModel:
                        exclude: Iterable[str] | None = None, tz: str | None = None,
                        policy: ContactPolicy | None = None, consent: Iterable[str] | None = None,
                        deadline: Any = None, urgent: bool = False, promotional: bool = True,
-                       value: float | None = None, propensity: bool = True) -> Decision:
+                       value: float | None = None, propensity: bool = True, segment: Any = None) -> Decision:
         """Decide channel, wording and send time for one customer (thread-safe).
 
         Parameters
         ----------
         customer_id : str or int
-            Unknown customers are decided from the population prior.
+            Unknown customers are decided from their segment's prior (``segment=``),
+            else the population's.
         now : timestamp, optional
             Decision time (tz-aware, or naive = UTC); default: the current time.
             The same model, seed, customer and ``now`` give the same decision.
@@ -500,6 +501,11 @@ class ChannelModel:
         propensity : bool, default True
             Compute the decision's propensity (most of a call's time); False
             leaves it NaN and gives the same decision.
+        segment : optional
+            The customer's segment (compared as text with the logs' ``segment``
+            column): its prior is used instead of the one of the segment named by
+            the customer's latest logged send. A segment the model has not seen
+            means the population prior.
 
         Returns
         -------
@@ -518,13 +524,13 @@ class ChannelModel:
         """
         return self._choose(customer_id, _now(now), allowed_channels=allowed_channels, exclude=exclude, tz=tz,
                             policy=policy, consent=consent, deadline=deadline, urgent=urgent,
-                            promotional=promotional, value=value, propensity=propensity)
+                            promotional=promotional, value=value, propensity=propensity, segment=segment)
 
     def _choose(self, customer_id: Any, now: Any, *, allowed_channels: Iterable[str] | None = None,
                 exclude: Iterable[str] | None = None, tz: str | None = None, policy: ContactPolicy | None = None,
                 consent: Iterable[str] | None = None, deadline: Any = None, urgent: bool = False,
                 promotional: bool = True, value: float | None = None, propensity: bool = True,
-                planned: Iterable[tuple[int, str]] = ()) -> Decision:
+                planned: Iterable[tuple[int, str]] = (), segment: Any = None) -> Decision:
         """:meth:`choose_channel`, also counting ``planned`` sends ``(ns, channel)`` (cascades)."""
         st = self._state()
         now_ts = _now(now)
@@ -535,6 +541,8 @@ class ChannelModel:
         pol = self._policy(policy)
         row, h = st.index.locate(customer_id)
         rows = np.array([row], dtype=np.int64)
+        group = int(st.prior_groups(rows, None if segment is None else st.segment_codes([segment]))[0])
+        prior_a, prior_b = st.prior_tables
         rules = self._rules(st, rows, [customer_id], now_ns, pol, mask, None, consent, promotional, value, planned)
         deadline_ns = self._deadline_ns(now_ns, deadline, pol)
         zone = tz if tz is not None else (st.zones[st.zone[row]] if row >= 0 else self.config.default_tz)
@@ -543,7 +551,7 @@ class ChannelModel:
         choice = np.empty(n_dims, dtype=np.int64)
         draws = np.empty(int(self._offsets[-1]), dtype=np.float64)
         send_ns, score, prop, status = decide_one(
-            row, h, st.sends, st.responses, st.prior_alpha, st.prior_beta, self._offsets, rules.earliest[0],
+            row, h, st.sends, st.responses, prior_a[group], prior_b[group], self._offsets, rules.earliest[0],
             s_start[0], s_end[0], s_hour[0], s_wd[0], int(n_slots[0]), deadline_ns, rules.quiet, rules.value,
             rules.cost, bool(urgent), self._hour_dim, self._weekday_dim, self._smooth, np.uint64(self.config.seed),
             _round_of(now_ns), self.config.propensity_draws if propensity else 0, choice, draws)
@@ -574,8 +582,10 @@ class ChannelModel:
         ----------
         customers : DataFrame, path, or sequence of ids
             Needs ``customer_id``; an optional ``tz`` column overrides the learned
-            zone, and ``consent_<channel>`` columns (bool, null = no record)
-            override the consent store when a policy applies.
+            zone, an optional ``segment`` column the segment whose prior a
+            customer gets (null: the one of their latest logged send), and
+            ``consent_<channel>`` columns (bool, null = no record) override the
+            consent store when a policy applies.
         now : timestamp, optional
             Decision time; the same ``now`` gives the same decisions as
             :meth:`choose_channel` for each customer.
@@ -628,6 +638,8 @@ class ChannelModel:
         n = len(table)
         ids = table["customer_id"]
         rows, hashes = st.index.rows_of(ids) if n else (np.zeros(0, np.int64), np.zeros(0, np.uint64))
+        group = st.prior_groups(rows, st.segment_codes(table["segment"]) if "segment" in table.columns else None)
+        prior_a, prior_b = st.prior_tables
         mask = self._mask(allowed_channels, None)
         rules = self._rules(st, rows, ids, now_ns, pol, mask, table, None, promotional, value)
         deadline_ns = self._deadline_ns(now_ns, deadline, pol)
@@ -651,7 +663,7 @@ class ChannelModel:
             c, t, s, p, stt = (choice[sel], send_ns[sel], score[sel], prop[sel], status[sel])
             if idx is not None:
                 c, t, s, p, stt = (np.ascontiguousarray(a) for a in (c, t, s, p, stt))
-            decide_many(rows[sel], hashes[sel], st.sends, st.responses, st.prior_alpha, st.prior_beta, self._offsets,
+            decide_many(rows[sel], hashes[sel], group[sel], st.sends, st.responses, prior_a, prior_b, self._offsets,
                         earliest, zcodes[sel], *slots, deadline_ns, rules.quiet, rules.value, rules.cost, bool(urgent),
                         self._hour_dim, self._weekday_dim, self._smooth, np.uint64(self.config.seed),
                         _round_of(now_ns), draws, c, t, s, p, stt)
@@ -1005,7 +1017,8 @@ class ChannelModel:
 
     # -- inspection -----------------------------------------------------------------
     def explain(self, customer_id: Any, *, level: float = 0.9, now: Any = None,
-                policy: ContactPolicy | None = None, consent: Iterable[str] | None = None) -> pd.DataFrame:
+                policy: ContactPolicy | None = None, consent: Iterable[str] | None = None,
+                segment: Any = None) -> pd.DataFrame:
         """The posterior of every arm for one customer, and the contact rules that shape a decision.
 
         Parameters
@@ -1020,6 +1033,9 @@ class ChannelModel:
             Default: the model's policy (None: no rules).
         consent : iterable of str, optional
             As in :meth:`choose_channel`.
+        segment : optional
+            As in :meth:`choose_channel`: whose prior to show (default: the
+            customer's segment from the logs).
 
         Returns
         -------
@@ -1055,14 +1071,16 @@ class ChannelModel:
         if self._hour_dim >= 0 and self._smooth.shape[0] > 1:
             lo, hi = self._offsets[self._hour_dim], self._offsets[self._hour_dim + 1]
             s_eff[lo:hi], k_eff[lo:hi] = (_circular_smooth(x[lo:hi], self._smooth) for x in (sends, responses))
-        alpha = st.prior_alpha + k_eff
-        beta = st.prior_beta + np.maximum(s_eff - k_eff, 0.0)
+        group = int(st.prior_groups(np.array([row]), None if segment is None else st.segment_codes([segment]))[0])
+        prior_a, prior_b = (t[group] for t in st.prior_tables)
+        alpha = prior_a + k_eff
+        beta = prior_b + np.maximum(s_eff - k_eff, 0.0)
         dims = np.repeat(np.array(self.space.dimensions, dtype=object), self.space.sizes)
         arms = np.concatenate([self._labels[d] for d in range(len(self.space.dimensions))])
         tail = (1 - level) / 2
         out = pd.DataFrame({
             "dimension": dims, "arm": arms, "sends": sends, "responses": responses,
-            "prior_mean": st.prior_alpha / (st.prior_alpha + st.prior_beta),
+            "prior_mean": prior_a / (prior_a + prior_b),
             "alpha": alpha, "beta": beta, "mean": alpha / (alpha + beta),
             "ci_low": stats.beta.ppf(tail, alpha, beta), "ci_high": stats.beta.ppf(1 - tail, alpha, beta),
         })
@@ -1085,6 +1103,7 @@ class ChannelModel:
         for q, col in ((0.5, "reply_latency_p50"), (0.8, "reply_latency_p80")):
             lat = [self.latency_quantile(c, q) for c in self.space.channels]
             out[col] = pd.to_timedelta(pd.Series(lat + [pd.NaT] * (n_arms - n_ch), dtype="object"))
+        out.attrs["segment"] = st.segments[group - 1] if group > 0 else None  # whose prior: None = the population's
         out.attrs["escalate_to_human"] = bool(rules.escalate[0]) if rules.escalate is not None else False
         out.attrs["suppressed"] = bool(rules.suppressed[0]) if rules.suppressed is not None else False
         return out

@@ -30,13 +30,17 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
-__all__ = ["fit_population_prior"]
+__all__ = ["fit_population_prior", "fit_segment_priors"]
 
 _MIN_STRENGTH = 0.5
 _MEAN_PSEUDO = 2.0  # weight of the hyperprior of each arm's mean, centred on its dimension's pooled rate
 _LOG_STRENGTH_PENALTY = 0.01  # curvature of the penalty on log strength
 _LOG_STRENGTH_CENTRE = float(np.log(10.0))
 _U_BOUND = 30.0  # |logit(mean)| bound (never reached: the mean's hyperprior keeps it interior)
+#: Weight, in sends, of the population prior's mean as the hyperprior of a segment's mean.
+SEGMENT_MEAN_PSEUDO = 50.0
+#: Customers with history a segment needs for a prior of its own (fewer: the population's).
+SEGMENT_MIN_CUSTOMERS = 30
 
 
 def _collect(sends, responses, hashes, j, sample):
@@ -70,6 +74,8 @@ def fit_population_prior(
     *,
     max_strength: float = 1000.0,
     sample: int = 5000,
+    centre: np.ndarray | None = None,
+    centre_weight: float = _MEAN_PSEUDO,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit ``Beta(alpha_j, beta_j)`` for every arm ``j`` from per-customer statistics.
 
@@ -85,6 +91,12 @@ def fit_population_prior(
         Upper bound of ``alpha + beta``.
     sample : int
         At most this many customers per arm enter the likelihood.
+    centre : array (n_arms,), optional
+        Centre of each arm's mean hyperprior ``Beta(1 + w p, 1 + w (1 - p))``
+        (default: the pooled rate of the arm's dimension); an arm with no
+        history gets ``centre`` with strength 2.
+    centre_weight : float, default 2
+        ``w``: the hyperprior's weight in sends.
 
     Returns
     -------
@@ -108,11 +120,14 @@ def fit_population_prior(
     tot_n = np.array([cols[j][0].sum() for j in range(n_arms)])
     tot_k = np.array([cols[j][1].sum() for j in range(n_arms)])
     n_dims = len(dim_offsets) - 1
-    pooled = ((np.bincount(dim_of, tot_k, minlength=n_dims) + 1.0)
-              / (np.bincount(dim_of, tot_n, minlength=n_dims) + 2.0))[dim_of]
+    if centre is None:
+        pooled = ((np.bincount(dim_of, tot_k, minlength=n_dims) + 1.0)
+                  / (np.bincount(dim_of, tot_n, minlength=n_dims) + 2.0))[dim_of]
+    else:
+        pooled = np.clip(np.asarray(centre, dtype=np.float64), 1e-9, 1.0 - 1e-9)
     fitted = np.array([j for j in range(n_arms) if cols[j][0].size > 0], dtype=np.int64)
     if fitted.size:
-        data = _Data([cols[j] for j in fitted], pooled[fitted])
+        data = _Data([cols[j] for j in fitted], pooled[fitted], float(centre_weight))
         start = np.array([_moments(*cols[j]) for j in fitted])
         lo_s, hi_s = float(np.log(_MIN_STRENGTH)), float(np.log(max_strength))
         v0 = float(np.clip(_LOG_STRENGTH_CENTRE, lo_s, hi_s))
@@ -133,7 +148,8 @@ class _Data:
     """The (n, k) entries of the fitted arms, flattened, and the penalised log likelihood per arm
     as a function of ``u = logit(mean)`` and ``v = log(strength)`` (arms are independent)."""
 
-    def __init__(self, cols: list[tuple[np.ndarray, np.ndarray]], pooled: np.ndarray) -> None:
+    def __init__(self, cols: list[tuple[np.ndarray, np.ndarray]], pooled: np.ndarray,
+                 weight: float = _MEAN_PSEUDO) -> None:
         self.n_fit = len(cols)
         self.arm_of = np.concatenate([np.full(c[0].size, t, dtype=np.int64) for t, c in enumerate(cols)])
         self.n_all = np.concatenate([c[0] for c in cols])
@@ -141,6 +157,7 @@ class _Data:
         self.f_all = self.n_all - self.k_all
         self.counts = np.bincount(self.arm_of, minlength=self.n_fit).astype(np.float64)
         self.pooled = pooled
+        self.weight = weight
 
     def _sum(self, values: np.ndarray) -> np.ndarray:
         return np.bincount(self.arm_of, values, minlength=self.n_fit)  # sequential: deterministic
@@ -153,7 +170,7 @@ class _Data:
         p = self.pooled
         ll = self._sum(special.betaln(self.k_all + a[self.arm_of], self.f_all + b[self.arm_of]))
         ll -= self.counts * special.betaln(a, b)
-        return ll + _MEAN_PSEUDO * (p * np.log(m) + (1.0 - p) * np.log1p(-m)) \
+        return ll + self.weight * (p * np.log(m) + (1.0 - p) * np.log1p(-m)) \
             - _LOG_STRENGTH_PENALTY * (v - v0) ** 2
 
     def gradient(self, u: np.ndarray, v: np.ndarray, v0: float) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +183,7 @@ class _Data:
         psi_s = special.digamma(s)
         la = self._sum(special.digamma(self.k_all + ae) - psi_n) + self.counts * (psi_s - special.digamma(a))
         lb = self._sum(special.digamma(self.f_all + be) - psi_n) + self.counts * (psi_s - special.digamma(b))
-        gu = (la - lb) * s * m * (1.0 - m) + _MEAN_PSEUDO * (self.pooled - m)
+        gu = (la - lb) * s * m * (1.0 - m) + self.weight * (self.pooled - m)
         gv = la * a + lb * b - 2.0 * _LOG_STRENGTH_PENALTY * (v - v0)
         return gu, gv
 
@@ -230,3 +247,82 @@ class _Data:
             if not np.any(moved > 0.0):
                 break
         return u, v
+
+
+def fit_segment_priors(
+    sends: np.ndarray,
+    responses: np.ndarray,
+    hashes: np.ndarray,
+    dim_offsets: np.ndarray,
+    segment: np.ndarray,
+    n_segments: int,
+    population_alpha: np.ndarray,
+    population_beta: np.ndarray,
+    *,
+    max_strength: float = 1000.0,
+    sample: int = 5000,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical-Bayes prior of every segment, shrunk toward the population prior.
+
+    The middle level of the hierarchy population -> segment -> customer: each
+    segment's prior is the beta-binomial fit of :func:`fit_population_prior` on
+    its own customers, with each arm's mean pulled toward the population
+    prior's mean by a hyperprior worth :data:`SEGMENT_MEAN_PSEUDO` sends (a
+    small segment stays close to the population; a large one speaks for
+    itself). A segment with fewer than :data:`SEGMENT_MIN_CUSTOMERS` customers
+    with history keeps the population prior, and so does every arm on which
+    none of its customers has history yet.
+
+    Parameters
+    ----------
+    sends, responses : array (n_customers, n_arms)
+        Decayed sufficient statistics.
+    hashes : array (n_customers,) of uint64
+        Customer id hashes (order the deterministic sample).
+    dim_offsets : array
+        Start of each dimension in the arm vector, plus the total.
+    segment : int array (n_customers,)
+        Each customer's segment (``-1``: none).
+    n_segments : int
+        Number of segments (rows of the result).
+    population_alpha, population_beta : arrays (n_arms,)
+        The population prior (:func:`fit_population_prior`).
+    max_strength, sample :
+        As in :func:`fit_population_prior`.
+
+    Returns
+    -------
+    alpha, beta : arrays (n_segments, n_arms) of float64
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> seg = np.repeat([0, 1], 2000)
+    >>> p = np.where(seg == 0, rng.beta(4, 36, 4000), rng.beta(12, 28, 4000))   # means 0.1 and 0.3
+    >>> n = np.full((4000, 1), 20.0); k = rng.binomial(20, p)[:, None].astype(float)
+    >>> h, off = np.arange(4000, dtype=np.uint64), np.array([0, 1])
+    >>> a, b = fit_population_prior(n, k, h, off)
+    >>> sa, sb = fit_segment_priors(n, k, h, off, seg, 2, a, b)
+    >>> np.round(sa[:, 0] / (sa[:, 0] + sb[:, 0]), 2).tolist()
+    [0.1, 0.3]
+    """
+    n_arms = int(dim_offsets[-1])
+    pa = np.asarray(population_alpha, dtype=np.float64)
+    pb = np.asarray(population_beta, dtype=np.float64)
+    alpha = np.tile(pa, (int(n_segments), 1))
+    beta = np.tile(pb, (int(n_segments), 1))
+    if n_arms == 0 or sends.shape[0] == 0:
+        return alpha, beta
+    segment = np.asarray(segment)
+    has_history = np.asarray(sends).sum(axis=1, dtype=np.float64) > 0
+    centre = pa / (pa + pb)
+    for s in range(int(n_segments)):
+        rows = np.flatnonzero((segment == s) & has_history)
+        if rows.size < SEGMENT_MIN_CUSTOMERS:
+            continue
+        sub_s, sub_k = sends[rows], responses[rows]
+        a, b = fit_population_prior(sub_s, sub_k, hashes[rows], dim_offsets, max_strength=max_strength,
+                                    sample=sample, centre=centre, centre_weight=SEGMENT_MEAN_PSEUDO)
+        seen = np.asarray(sub_s > 0).any(axis=0)
+        alpha[s, seen], beta[s, seen] = a[seen], b[seen]
+    return alpha, beta

@@ -218,18 +218,21 @@ def report(logs: Any, by: str | Sequence[str] = ("channel",), *, as_of: Any = No
 
 
 @njit(cache=True, nogil=True)
-def _prob_best(rows, hashes, sends, responses, prior_a, prior_b, n_ch, best, seed, n_draws, out):  # pragma: no cover
-    """Monte Carlo P(channel ``best[i]`` has the highest draw) per customer, keyed by the id hash."""
+def _prob_best(rows, group, hashes, sends, responses, prior_a, prior_b, n_ch, best, seed, n_draws,
+               out):  # pragma: no cover
+    """Monte Carlo P(channel ``best[i]`` has the highest draw) per customer, keyed by the id hash;
+    customer ``i``'s prior is row ``group[i]`` of the tables ``prior_a``/``prior_b``."""
     for i in range(rows.shape[0]):
         r = rows[i]
+        g = group[i]
         key = K.draw_key(seed, _REPORT_STREAM, hashes[i])
         wins = 0
         for m in range(n_draws):
             top = -1
             top_v = -1.0
             for j in range(n_ch):
-                a = prior_a[j]
-                b = prior_b[j]
+                a = prior_a[g, j]
+                b = prior_b[g, j]
                 if r >= 0:
                     k = np.float64(responses[r, j])
                     a += k
@@ -243,7 +246,8 @@ def _prob_best(rows, hashes, sends, responses, prior_a, prior_b, n_ch, best, see
         out[i] = wins / n_draws
 
 
-def _prob_best_threads(rows: np.ndarray, hashes: np.ndarray, sends: np.ndarray, responses: np.ndarray,
+def _prob_best_threads(rows: np.ndarray, group: np.ndarray, hashes: np.ndarray, sends: np.ndarray,
+                       responses: np.ndarray,
                        pa: np.ndarray, pb: np.ndarray, n_ch: int, best: np.ndarray, seed: np.uint64, n_draws: int,
                        out: np.ndarray) -> None:
     """Run :func:`_prob_best` over blocks of customers on threads (the kernel releases the GIL).
@@ -253,11 +257,12 @@ def _prob_best_threads(rows: np.ndarray, hashes: np.ndarray, sends: np.ndarray, 
     n = rows.shape[0]
     workers = max(1, min(os.cpu_count() or 1, n // 2048))
     if workers == 1:
-        _prob_best(rows, hashes, sends, responses, pa, pb, n_ch, best, seed, n_draws, out)
+        _prob_best(rows, group, hashes, sends, responses, pa, pb, n_ch, best, seed, n_draws, out)
         return
     bounds = np.linspace(0, n, 4 * workers + 1).astype(np.int64)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        jobs = [pool.submit(_prob_best, rows[lo:hi], hashes[lo:hi], sends, responses, pa, pb, n_ch, best[lo:hi],
+        jobs = [pool.submit(_prob_best, rows[lo:hi], group[lo:hi], hashes[lo:hi], sends, responses, pa, pb, n_ch,
+                            best[lo:hi],
                             seed, n_draws, out[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
         for job in jobs:
             job.result()
@@ -359,8 +364,8 @@ def customer_report(model: Any, customers: Any = None, *, level: float = 0.9, dr
     offsets = space.offsets
     dims = space.dimensions
     n_ch = int(offsets[1])
-    pa = np.asarray(st.prior_alpha, dtype=np.float64)
-    pb = np.asarray(st.prior_beta, dtype=np.float64)
+    pa, pb = st.prior_tables  # row 0 the population, then one per segment
+    group = np.ascontiguousarray(st.prior_groups(rows), dtype=np.int64)
     # hour arms share evidence with their neighbours in the model's decisions and explain();
     # the preferred hour follows the same smoothed posterior
     smooth = np.asarray(getattr(model, "_smooth", np.ones(1)), dtype=np.float64)
@@ -379,8 +384,9 @@ def customer_report(model: Any, customers: Any = None, *, level: float = 0.9, dr
         if hour_dim >= 0:
             lo, hi = offsets[hour_dim], offsets[hour_dim + 1]
             s[:, lo:hi], k[:, lo:hi] = (_circular_smooth(x[:, lo:hi], smooth) for x in (s, k))
-        a = pa + k
-        b = pb + np.maximum(s - k, 0.0)
+        g = group[start:start + _CHUNK]
+        a = pa[g] + k
+        b = pb[g] + np.maximum(s - k, 0.0)
         m = a / (a + b)
         for d, dim in enumerate(dims):
             best[dim][start:start + _CHUNK] = np.argmax(m[:, offsets[d]:offsets[d + 1]], axis=1)
@@ -393,7 +399,8 @@ def customer_report(model: Any, customers: Any = None, *, level: float = 0.9, dr
     tail = (1.0 - level) / 2.0
     prob = np.empty(n)
     if n:
-        _prob_best_threads(np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(hashes, dtype=np.uint64),
+        _prob_best_threads(np.ascontiguousarray(rows, dtype=np.int64), group,
+                           np.ascontiguousarray(hashes, dtype=np.uint64),
                            np.ascontiguousarray(st.sends), np.ascontiguousarray(st.responses), pa, pb, n_ch,
                            best["channel"], np.uint64(seed), n_draws, prob)
     out = pd.DataFrame({"customer_id": ids})

@@ -231,11 +231,17 @@ def encode_logs(frame: pd.DataFrame, space: ArmSpace, default_tz: str, *, row_of
     )
 
 
+def segment_text_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Codes (int64, -1 = null) and distinct names of segment values, compared as text."""
+    s = values.reset_index(drop=True)
+    null = s.isna().to_numpy()
+    codes, uniques = pd.factorize(s.astype(object).where(~null, None).map(lambda v: None if v is None else str(v)))
+    return codes.astype(np.int64), [str(u) for u in uniques]
+
+
 def _segments(frame: pd.DataFrame) -> dict[str, Any]:
     """Codes of the optional ``segment`` column (any values, compared as text; null = none)."""
     if "segment" not in frame.columns:
         return {}
-    s = frame["segment"].reset_index(drop=True)
-    null = s.isna().to_numpy()
-    codes, uniques = pd.factorize(s.astype(object).where(~null, None).map(lambda v: None if v is None else str(v)))
-    return {"segment_codes": codes.astype(np.int64), "segments": [str(u) for u in uniques]}
+    codes, names = segment_text_codes(frame["segment"])
+    return {"segment_codes": codes, "segments": names}

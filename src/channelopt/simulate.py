@@ -102,7 +102,7 @@ _DEFAULT_DELAY = 3600.0
 _DELAY_SIGMA = 1.0  # log-scale spread of one reply delay around the customer's median
 _MAX_P = 0.95
 _LOG_COLUMNS = ("customer_id", "sent_at", "channel", "wording", "responded_at", "tz", "propensity", "event_id",
-                "unsubscribed", "complained")
+                "unsubscribed", "complained", "segment")
 
 
 @runtime_checkable
@@ -833,6 +833,7 @@ def _logs_frame(parts: list[dict[str, np.ndarray]], population: Population) -> p
         "event_id": ("e-" + pd.Series(eid, dtype=np.int64).astype(str).str.zfill(9)).to_numpy(dtype=object),
         "unsubscribed": cat("unsubscribed", bool),
         "complained": cat("complained", bool),
+        "segment": population.segment[rows],
     }, columns=list(_LOG_COLUMNS))
 
 

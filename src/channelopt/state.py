@@ -36,6 +36,7 @@ rounding).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -47,12 +48,16 @@ from ._time import LATENCY_EDGES_S, NAT, latency_bins
 from ._values import plain
 from .arms import ArmSpace
 from .config import ModelConfig
-from .priors import fit_population_prior
-from .schema import EncodedLogs
+from .priors import fit_population_prior, fit_segment_priors
+from .schema import EncodedLogs, segment_text_codes
 
 __all__ = ["PosteriorStore", "Ingestion", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: Older format versions :meth:`PosteriorStore.load` still reads (missing arrays get their defaults).
+READABLE_VERSIONS = (2, 3)
+#: Segments a model can tell apart (``segment`` is int16 per customer).
+MAX_SEGMENTS = 32767
 
 #: Sends remembered per customer for caps and the minimum gap (a cap allows at most this many).
 HISTORY_SLOTS = 8
@@ -92,6 +97,14 @@ class PosteriorStore:
     latency_segment : float64 (n_segments, n_channels, 64)
         The same per customer segment (the log's optional ``segment`` column), for
         the segments named in ``segments``.
+    segments : tuple of str
+        Names of the segments seen in the logs' ``segment`` column (as text).
+    segment : int16 (n_customers,)
+        Index into ``segments`` of the customer's segment, from their latest
+        send that names one (-1: none; the population prior applies).
+    segment_alpha, segment_beta : float64 (n_segments, n_arms)
+        Prior of every segment (empirical Bayes, shrunk toward the population
+        prior; a segment too small for its own fit holds the population prior).
     """
 
     space: ArmSpace
@@ -114,6 +127,20 @@ class PosteriorStore:
     counts: dict[str, int] = field(default_factory=dict)
     latency_segment: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, LATENCY_EDGES_S.size)))
     segments: tuple[str, ...] = ()
+    segment: np.ndarray | None = None
+    segment_alpha: np.ndarray | None = None
+    segment_beta: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        # stores built without segments (older files, hand-made stores): nobody has one
+        if self.segment is None:
+            object.__setattr__(self, "segment", np.full(self.sends.shape[0], -1, dtype=np.int16))
+        if self.segment.shape[0] != self.sends.shape[0]:
+            raise ValueError(f"segment: {self.segment.shape[0]} rows for {self.sends.shape[0]} customers")
+        n_seg = len(self.segments)
+        for name, prior in (("segment_alpha", self.prior_alpha), ("segment_beta", self.prior_beta)):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.tile(np.asarray(prior, dtype=np.float64), (n_seg, 1)))
 
     @classmethod
     def empty(cls, space: ArmSpace, default_tz: str) -> "PosteriorStore":
@@ -130,13 +157,52 @@ class PosteriorStore:
     def n_customers(self) -> int:
         return len(self.index)
 
-    def posterior(self, row: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(alpha, beta)`` of every arm for one row (-1: the prior)."""
+    @cached_property
+    def prior_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """Prior ``(alpha, beta)`` tables ``[1 + n_segments, n_arms]`` (C-contiguous float64):
+        row 0 the population, row ``1 + s`` segment ``s``."""
+        a = np.ascontiguousarray(np.vstack([np.asarray(self.prior_alpha, dtype=np.float64)[None, :],
+                                            np.asarray(self.segment_alpha, dtype=np.float64)]))
+        b = np.ascontiguousarray(np.vstack([np.asarray(self.prior_beta, dtype=np.float64)[None, :],
+                                            np.asarray(self.segment_beta, dtype=np.float64)]))
+        return a, b
+
+    def prior_groups(self, rows: np.ndarray, segments: np.ndarray | None = None) -> np.ndarray:
+        """Row of :attr:`prior_tables` for each state row (-1: unknown customer: the population).
+
+        ``segments`` (optional, int, one per row, -1 = not given) overrides the
+        stored segment: an index into :attr:`segments` (see :meth:`segment_codes`).
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        seg = np.full(rows.shape[0], -1, dtype=np.int64)
+        known = rows >= 0
+        seg[known] = self.segment[rows[known]]
+        if segments is not None:
+            given = np.asarray(segments, dtype=np.int64) >= 0
+            seg[given] = np.asarray(segments, dtype=np.int64)[given]
+        return seg + 1
+
+    def segment_codes(self, values: Any) -> np.ndarray:
+        """Index into :attr:`segments` of each value (compared as text, like the log's
+        ``segment`` column); -1 for a missing value or a segment the model has not seen."""
+        import pandas as pd
+
+        series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+        codes, names = segment_text_codes(series)
+        known = {name: i for i, name in enumerate(self.segments)}
+        lookup = np.array([known.get(name, -1) for name in names] + [-1], dtype=np.int64)
+        return lookup[codes]  # code -1 (null) picks the trailing -1
+
+    def posterior(self, row: int, group: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(alpha, beta)`` of every arm for one row (-1: the prior), under prior row ``group``
+        of :attr:`prior_tables` (default: the row's own segment)."""
+        g = int(self.prior_groups(np.array([row]))[0]) if group is None else int(group)
+        pa, pb = self.prior_tables
         if row < 0:
-            return self.prior_alpha.copy(), self.prior_beta.copy()
+            return pa[g].copy(), pb[g].copy()
         s = self.sends[row].astype(np.float64)
         k = self.responses[row].astype(np.float64)
-        return self.prior_alpha + k, self.prior_beta + np.maximum(s - k, 0.0)
+        return pa[g] + k, pb[g] + np.maximum(s - k, 0.0)
 
     # -- persistence ----------------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
@@ -146,7 +212,8 @@ class PosteriorStore:
                "zone": self.zone, "consent": self.consent, "history_min": self.history_min,
                "history_channel": self.history_channel, "latency": self.latency,
                "latency_segment": self.latency_segment if self.latency_segment.shape[0] else
-               np.zeros((0, len(self.space.channels), LATENCY_EDGES_S.size))}
+               np.zeros((0, len(self.space.channels), LATENCY_EDGES_S.size)),
+               "segment": self.segment, "segment_alpha": self.segment_alpha, "segment_beta": self.segment_beta}
         out.update(self.index.arrays())
         return out
 
@@ -166,9 +233,9 @@ class PosteriorStore:
         if manifest.get("format") != "channelopt-model":
             raise ValueError(f"{path}: not a channelopt model (format {manifest.get('format')!r})")
         version = manifest.get("format_version")
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise ValueError(f"{path}: model format version {version!r} is not supported "
-                             f"(this channelopt reads version {FORMAT_VERSION})")
+                             f"(this channelopt reads versions {', '.join(map(str, READABLE_VERSIONS))})")
         try:
             return cls._from_manifest(path, manifest, arrays), manifest
         except (KeyError, TypeError) as exc:
@@ -190,6 +257,10 @@ class PosteriorStore:
                     "prior_beta": ((n_arms,), np.float64), "id_offsets": ((n + 1,), np.int64),
                     "id_data": (None, np.uint8), "id_hashes": ((n,), np.uint64),
                     "id_sorted_hashes": ((n,), np.uint64), "id_order": ((n,), np.int64)}
+        n_seg = len(manifest["segments"])
+        if manifest["format_version"] >= 3:
+            expected.update({"segment": ((n,), np.int16), "segment_alpha": ((n_seg, n_arms), np.float64),
+                             "segment_beta": ((n_seg, n_arms), np.float64)})
         for name, (shape, dtype) in expected.items():
             arr = a[name]
             if (shape is not None and arr.shape != shape) or arr.dtype != dtype:
@@ -198,12 +269,15 @@ class PosteriorStore:
         zones = tuple(manifest["zones"])
         if n and int(a["zone"].max()) >= len(zones):
             raise ValueError(f"{path}: array 'zone' refers to zone {int(a['zone'].max())}, manifest lists {len(zones)}")
+        if n and "segment" in expected and int(a["segment"].max()) >= n_seg:
+            raise ValueError(f"{path}: array 'segment' refers to segment {int(a['segment'].max())}, "
+                             f"manifest lists {n_seg}")
         index = CustomerIndex.from_arrays(manifest["id_kind"], a)
         return cls(space, index, a["sends"], a["responses"], a["unsubscribed"], a["complained"],
                    a["last_complaint_ns"], a["prior_alpha"], a["prior_beta"], a["last_sent_ns"], a["zone"],
                    zones, a["consent"], a["history_min"], a["history_channel"], a["latency"],
                    int(manifest["watermark_ns"]), dict(manifest.get("counts", {})), a["latency_segment"],
-                   tuple(manifest["segments"]))
+                   tuple(manifest["segments"]), a.get("segment"), a.get("segment_alpha"), a.get("segment_beta"))
 
 
 def minutes_up(ns: np.ndarray) -> np.ndarray:
@@ -268,6 +342,9 @@ class Ingestion:
         self.hist_c = _grow(np.array(st.history_channel, dtype=np.int8), n)
         self.latency = np.array(st.latency, dtype=np.float64)
         self.segments = list(st.segments)
+        self.seg = _grow(np.array(st.segment, dtype=np.int16), n)
+        self.seg[n:] = -1
+        self.seg_t = np.full(self.seg.shape[0], NAT, dtype=np.int64)  # latest send naming a segment, this ingestion
         n_ch = len(st.space.channels)
         self.latency_segment = np.zeros((len(self.segments), n_ch, LATENCY_EDGES_S.size))
         if len(self.segments):
@@ -332,6 +409,10 @@ class Ingestion:
             old = self.hist_t.shape[0]
             self.hist_t, self.hist_c = _grow(self.hist_t, n), _grow(self.hist_c, n)
             self.hist_t[old:] = HISTORY_EMPTY
+            old = self.seg.shape[0]
+            self.seg, self.seg_t = _grow(self.seg, n), _grow(self.seg_t, n)
+            self.seg[old:] = -1
+            self.seg_t[old:] = NAT
         sent = enc.sent_ns[sel]
         resp = enc.responded_ns[sel]
         arms = enc.arms[sel]
@@ -370,26 +451,69 @@ class Ingestion:
         f = np.flatnonzero(enc.complained[sel])
         if f.size:
             np.maximum.at(self.last_compl, rows[f], sent[f])
+        if enc.segment_codes is not None:
+            named = np.flatnonzero(enc.segment_codes[sel] >= 0)
+            if named.size:
+                self._update_segment(rows[named], sent[named], enc.segment_codes[sel][named], enc.segments)
         # only rows that name their zone teach it: a log without ``tz`` keeps the learned zones
         z = np.flatnonzero(enc.tz_known[sel])
         if z.size:
             self._update_zone(rows[z], sent[z], enc.zone_codes[sel][z], enc.zones)
+
+    def _segment_index(self, names: list[str]) -> np.ndarray:
+        """Index in ``self.segments`` of each of a chunk's segment names (new names are appended)."""
+        local = np.empty(len(names), dtype=np.int64)
+        for k, name in enumerate(names):
+            if name not in self.segments:
+                if len(self.segments) >= MAX_SEGMENTS:
+                    raise ValueError(f"column 'segment': more than {MAX_SEGMENTS} distinct segments "
+                                     f"(at {name!r}); a segment groups many customers")
+                self.segments.append(name)
+            local[k] = self.segments.index(name)
+        return local
+
+    def _grow_latency_segment(self) -> None:
+        if self.latency_segment.shape[0] < len(self.segments):
+            grown = np.zeros((len(self.segments),) + self.latency_segment.shape[1:])
+            grown[: self.latency_segment.shape[0]] = self.latency_segment
+            self.latency_segment = grown
 
     def _add_segment_latency(self, codes: np.ndarray, names: list[str], channel: np.ndarray, bins: np.ndarray) -> None:
         """Count replies per (segment, channel, latency bin); rows without a segment count only in the population."""
         has = codes >= 0
         if not has.any():
             return
-        local = np.empty(len(names), dtype=np.int64)
-        for k, name in enumerate(names):
-            if name not in self.segments:
-                self.segments.append(name)
-            local[k] = self.segments.index(name)
-        if self.latency_segment.shape[0] < len(self.segments):
-            grown = np.zeros((len(self.segments),) + self.latency_segment.shape[1:])
-            grown[: self.latency_segment.shape[0]] = self.latency_segment
-            self.latency_segment = grown
+        local = self._segment_index(names)
+        self._grow_latency_segment()
         np.add.at(self.latency_segment, (local[codes[has]], channel[has], bins[has]), 1.0)
+
+    def _sort_segments(self, n: int) -> np.ndarray:
+        """Put ``segments`` in name order (so the store does not depend on the order in which
+        rows and chunks named them) and return the customers' segment indices remapped."""
+        order = sorted(range(len(self.segments)), key=self.segments.__getitem__)
+        new_of = np.empty(len(order), dtype=np.int64)
+        new_of[order] = np.arange(len(order))
+        seg = self.seg[:n].astype(np.int64)
+        seg = np.where(seg >= 0, new_of[np.maximum(seg, 0)] if len(order) else -1, -1).astype(np.int16)
+        self.segments = [self.segments[i] for i in order]
+        self.latency_segment = self.latency_segment[order] if len(order) else self.latency_segment
+        return seg
+
+    def _update_segment(self, rows: np.ndarray, sent: np.ndarray, codes: np.ndarray, names: list[str]) -> None:
+        """The latest send of this ingestion that names a segment sets the customer's segment
+        (ties: the larger name), whatever the order of rows and chunks; an earlier ingestion's
+        segment stays until a send names another."""
+        seg = self._segment_index(names)[codes]
+        rank_of = np.argsort(np.argsort(np.array(self.segments, dtype=object), kind="stable"), kind="stable")
+        order = np.lexsort((rank_of[seg], sent, rows))
+        last = np.r_[rows[order][1:] != rows[order][:-1], True]
+        pick = order[last]
+        r, t, sg = rows[pick], sent[pick], seg[pick]
+        cur = self.seg[r].astype(np.int64)
+        cur_rank = np.where(cur >= 0, rank_of[np.maximum(cur, 0)], -1)
+        newer = (t > self.seg_t[r]) | ((t == self.seg_t[r]) & (rank_of[sg] > cur_rank))
+        self.seg[r[newer]] = sg[newer].astype(np.int16)
+        self.seg_t[r[newer]] = t[newer]
 
     def _update_zone(self, rows: np.ndarray, sent: np.ndarray, codes: np.ndarray, zones: list[str]) -> None:
         """Latest send per customer sets their zone (ties: the larger zone name)."""
@@ -438,6 +562,12 @@ class Ingestion:
         alpha, beta = fit_population_prior(sends, responses, self.index.hashes, self.base.space.offsets,
                                            max_strength=self.config.prior_max_strength,
                                            sample=self.config.prior_sample)
+        self._grow_latency_segment()
+        seg = self._sort_segments(n)
+        seg_alpha, seg_beta = fit_segment_priors(sends, responses, self.index.hashes, self.base.space.offsets, seg,
+                                                 len(self.segments), alpha, beta,
+                                                 max_strength=self.config.prior_max_strength,
+                                                 sample=self.config.prior_sample)
         totals = dict(self.base.counts)
         for k in ("counted", "responses"):
             totals[k] = totals.get(k, 0) + self.counts[k]
@@ -446,8 +576,8 @@ class Ingestion:
                        zone=self.zone[:n], zones=tuple(self.zones), consent=self.consent[:n],
                        history_min=self.hist_t[:n], history_channel=self.hist_c[:n], latency=self.latency,
                        latency_segment=self.latency_segment, segments=tuple(self.segments),
-                       prior_alpha=alpha,
-                       prior_beta=beta, watermark_ns=int(t), counts=totals)
+                       prior_alpha=alpha, prior_beta=beta, segment=seg, segment_alpha=seg_alpha,
+                       segment_beta=seg_beta, watermark_ns=int(t), counts=totals)
 
 
 def _fmt(ns: int) -> str:
