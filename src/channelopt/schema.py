@@ -233,10 +233,11 @@ def encode_logs(frame: pd.DataFrame, space: ArmSpace, default_tz: str, *, row_of
 
 def segment_text_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Codes (int64, -1 = null) and distinct names of segment values, compared as text."""
-    s = values.reset_index(drop=True)
-    null = s.isna().to_numpy()
-    codes, uniques = pd.factorize(s.astype(object).where(~null, None).map(lambda v: None if v is None else str(v)))
-    return codes.astype(np.int64), [str(u) for u in uniques]
+    codes, uniques = pd.factorize(values.reset_index(drop=True), use_na_sentinel=True)  # nulls -> -1
+    # distinct values, then their text (1 and "1" are one segment), merged once per distinct value
+    text_codes, names = pd.factorize(np.array([str(u) for u in uniques], dtype=object))
+    lookup = np.append(text_codes.astype(np.int64), -1)
+    return lookup[codes], [str(u) for u in names]
 
 
 def _segments(frame: pd.DataFrame) -> dict[str, Any]:
