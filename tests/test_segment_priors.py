@@ -236,3 +236,41 @@ def test_a_segment_index_beyond_the_manifest_is_refused(model: co.ChannelModel, 
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="segment"):
         co.load(path, verify=False)
+
+
+# -- closed loop ----------------------------------------------------------------------
+
+
+class _WithoutSegments:
+    """A ChannelModel that never sees the segment column (the model before segment priors)."""
+
+    def __init__(self, model: co.ChannelModel) -> None:
+        self.model = model
+
+    def fit(self, logs: pd.DataFrame, as_of=None) -> "_WithoutSegments":
+        self.model.fit(logs.drop(columns="segment"), as_of=as_of)
+        return self
+
+    def partial_fit(self, logs: pd.DataFrame, as_of=None) -> "_WithoutSegments":
+        self.model.partial_fit(logs.drop(columns="segment"), as_of=as_of)
+        return self
+
+    def rank(self, customers: pd.DataFrame, now) -> pd.DataFrame:
+        return self.model.rank(customers.drop(columns="segment"), now=now)
+
+
+def test_segment_priors_beat_the_pooled_bandit_in_closed_loop() -> None:
+    """1,500 customers, 150 sends a day (one message per customer every 10 days), daily retraining.
+    Measured, % of the oracle over days 7-13 (seeds 0 / 1 / 2): with segments 24.4 / 30.6 / 27.5,
+    without 16.7 / 25.7 / 18.8, the pooled bandit 18.3 / 25.6 / 18.1."""
+    from channelopt.baselines import PooledThompson
+    from channelopt.simulate import run
+
+    space = co.ArmSpace(channels=["email", "sms", "push", "whatsapp"], wordings=["plain", "friendly"], weekdays=False)
+    pop = make_population(space, 1500, seed=0)
+    pct = {name: run(policy, pop, days=14, sends_per_day=150, seed=0).summary(start_day=7)["pct_of_oracle"]
+           for name, policy in (("segments", co.ChannelModel(space, seed=0)),
+                                ("no segments", _WithoutSegments(co.ChannelModel(space, seed=0))),
+                                ("pooled", PooledThompson(space, seed=0)))}
+    assert pct["segments"] > pct["pooled"] + 3.0, pct
+    assert pct["segments"] > pct["no segments"] + 3.0, pct
