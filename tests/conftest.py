@@ -6,6 +6,7 @@ and every test runs in milliseconds; the fitted model is session-scoped.
 
 from __future__ import annotations
 
+import os
 from typing import Callable
 
 import numpy as np
@@ -13,6 +14,18 @@ import pandas as pd
 import pytest
 
 import channelopt as co
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A whole-suite run (``make test``) first compiles the kernels in two processes at once
+    (``channelopt.jit``), so a clean checkout pays the compile time once and on both cores;
+    a run of chosen files skips it (``CHANNELOPT_JIT_WARMUP=1`` forces it, ``0`` disables it)."""
+    flag = os.environ.get("CHANNELOPT_JIT_WARMUP")
+    whole_suite = session.config.args_source == pytest.Config.ArgsSource.TESTPATHS
+    if flag == "1" or (flag != "0" and whole_suite):
+        from channelopt.jit import warm_up
+
+        warm_up(jobs=2)
 
 #: A Monday, in UTC: the start of every generated log.
 T0 = pd.Timestamp("2026-03-02 09:00", tz="UTC")
