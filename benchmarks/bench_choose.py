@@ -11,21 +11,33 @@ row's posterior, ``rng.beta`` over its 38 arms and an argmax per dimension, plus
 the propensity as M Monte Carlo rounds over the 6 channels (M matched).
 The best (lowest p50) of ``--repeats`` runs is reported.
 
-Run: ``python benchmarks/bench_choose.py [--quick] [--calls 100000]``.
+A second table, ``scenarios`` (one thread), compares in the same run the fast
+path of ``choose_channel`` (:mod:`channelopt._single`, ``--scenario-calls``
+calls) with the general path it replaces (``ChannelModel._choose`` with the fast
+path switched off, ``--general-calls`` calls), with and without the propensity,
+for: no policy; the default ``ContactPolicy()`` (consent recorded for every
+channel, sends in the last 90 days); ``tz="Europe/Paris"``; ``exclude=["sms"]``.
+Both paths give the same Decision (tests/test_choose_fast.py).
+
+Run: ``python benchmarks/bench_choose.py [--quick] [--calls 100000] [--scenario-calls 20000]``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 import _common as C
+import channelopt as co
+import channelopt.model as model_module
 from channelopt import _decide as D
 from channelopt import _kernels as K
+from channelopt import _single
 from channelopt.timing import slot_tables
 
 NAME = "bench_choose"
@@ -53,6 +65,65 @@ def latencies(call: Callable[[str, object], object], ids: list[str], threads: in
             lat = list(pool.map(work, parts))
     wall = time.perf_counter() - t0
     return np.concatenate(lat), wall
+
+
+@contextlib.contextmanager
+def general_path() -> Iterator[None]:
+    """Switch the fast path of choose_channel off (where model.py calls it): the general path runs."""
+    saved = model_module.__dict__.get("choose_fast")
+    model_module.choose_fast = lambda *a, **k: None  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        if saved is None:
+            del model_module.choose_fast
+        else:
+            model_module.choose_fast = saved  # type: ignore[attr-defined]
+
+
+#: (label, model keyword arguments, call keyword arguments) of the scenarios table
+SCENARIOS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
+    ("no policy", {}, {}),
+    ("ContactPolicy(), consent recorded", {"policy": co.ContactPolicy()}, {}),
+    ("tz='Europe/Paris'", {}, {"tz": "Europe/Paris"}),
+    ("exclude=['sms']", {}, {"exclude": ["sms"]}),
+]
+
+
+def scenarios(store: Any, space: Any, ids: list[str], fast_calls: int, general_calls: int,
+              repeats: int) -> "C.Table":
+    """p50 / p99 of the general and the fast path per scenario, with and without the propensity."""
+    table = C.Table(["case", "propensity", "path", "calls", "p50 (us)", "p99 (us)", "mean (us)",
+                     "p50 speedup vs general"])
+    for label, model_kw, call_kw in SCENARIOS:
+        model = C.make_model(space, store, **model_kw)
+        for prop in (False, True):
+            general_p50 = None
+            for path in ("general", "fast"):
+                if path == "general":
+                    def call(cid: str, _s: object, model: Any = model, prop: bool = prop) -> object:
+                        return model._choose(cid, C.NOW, propensity=prop, **call_kw)
+                    k = general_calls
+                else:
+                    def call(cid: str, _s: object, model: Any = model, prop: bool = prop) -> object:
+                        return _single.choose_fast(model, cid, C.NOW, propensity=prop, **call_kw)
+                    k = fast_calls if not prop else general_calls  # the propensity costs ~0.7 ms a call
+                part = ids[:k]
+                with general_path() if path == "general" else contextlib.nullcontext():
+                    latencies(call, part[:100], 1, lambda: None)
+                    best = None
+                    for _ in range(max(1, repeats)):
+                        lat, _wall = latencies(call, part, 1, lambda: None)
+                        p50, p99 = np.percentile(lat, [50, 99]) / 1e3
+                        if best is None or p50 < best[0]:
+                            best = (p50, p99, lat.mean() / 1e3)
+                p50, p99, mean = best
+                if path == "general":
+                    general_p50 = p50
+                C.progress(f"{label}, propensity={prop}, {path} path: p50 {p50:.1f} us, p99 {p99:.1f} us")
+                table.add(label, prop, path, len(part), p50, p99, mean,
+                          C.ratio(general_p50, p50) if path == "fast" else None)
+    return table
 
 
 class NumpyChooser:
@@ -86,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--customers", type=int, default=100_000, help="customers in the model")
     p.add_argument("--calls", type=int, default=100_000, help="decisions per measurement")
     p.add_argument("--threads", type=int, default=4, help="thread count of the multi-threaded runs")
+    p.add_argument("--scenario-calls", type=int, default=20_000, help="fast-path calls per scenario")
+    p.add_argument("--general-calls", type=int, default=2_000,
+                   help="general-path calls per scenario (and fast-path calls with the propensity)")
+    p.add_argument("--no-scenarios", action="store_true", help="skip the scenarios table")
     args = p.parse_args(argv)
     n = 2_000 if args.quick else args.customers
     calls = 1_000 if args.quick else args.calls
@@ -96,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     # warm-up on a tiny model: the first call pays the JIT compile (or the cache load)
     tiny = C.make_model(space, C.make_store(space, 50, seed=args.seed + 1))
     t_first, _ = C.timed(lambda: tiny.choose_channel("c-0000003", now=C.NOW))
-    jit = C.jit_status(D.decide_one, K.lookup_one, K.hash_bytes)
+    jit = C.jit_status(D.decide_one, K.lookup_one, K.hash_bytes, _single._decide, _single._locate)
 
     store = C.make_store(space, n, seed=args.seed)
     default = C.make_model(space, store)
@@ -166,8 +241,19 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # internal signature changed: report, do not fail
         notes.append(f"kernel-only rows skipped: {type(exc).__name__}: {exc}")
 
+    tables = {"choose": table}
+    if not args.no_scenarios:
+        f_calls = 500 if args.quick else args.scenario_calls
+        g_calls = 200 if args.quick else args.general_calls
+        tables["scenarios"] = scenarios(store, space, ids[:max(f_calls, g_calls)], f_calls, g_calls, args.repeats)
+        notes.append("scenarios: one thread; general path = ChannelModel._choose with the fast path switched off; "
+                     "fast path = channelopt._single.choose_fast (what choose_channel runs); same Decisions")
+
     print()
     table.print()
+    if "scenarios" in tables:
+        print()
+        tables["scenarios"].print()
     print()
     notes += [f"latency = time.perf_counter_ns around each call, inside the worker thread; best p50 of "
               f"{args.repeats} runs; calls/s = calls / wall time of the run",
@@ -177,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# {line}")
     C.write_json(C.json_path(NAME, args), NAME, info,
                  {"customers": n, "calls": calls, "threads": args.threads, "repeats": args.repeats,
-                  "propensity_draws_default": m_default, "now": str(C.NOW)}, {"choose": table}, notes)
+                  "propensity_draws_default": m_default, "now": str(C.NOW)}, tables, notes)
     return 0
 
 

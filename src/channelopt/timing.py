@@ -27,7 +27,7 @@ import pandas as pd
 
 from ._time import LATENCY_EDGES_S, NS_PER_S, latency_bins
 
-__all__ = ["LATENCY_EDGES_S", "latency_bins", "latency_quantile", "slot_tables"]
+__all__ = ["LATENCY_EDGES_S", "latency_bins", "latency_quantile", "packed_slots", "slot_tables"]
 
 _QUARTER_NS = 15 * 60 * NS_PER_S
 _HOUR_NS = 3600 * NS_PER_S
@@ -94,6 +94,49 @@ def slot_tables(now_ns: int, deadline_ns: int, zones: list[str]) -> tuple[np.nda
         start[k, :m], end[k, :m], hour[k, :m], wd[k, :m] = s, e, h, w
         n[k] = m
     return start, end, hour, wd, n
+
+
+#: packed_slots' tables by (zone, now // 15 min, deadline // 15 min); bounded (cleared when full)
+_PACKED: dict[tuple[str, int, int], tuple[np.ndarray, int]] = {}
+_PACKED_MAX = 4096
+
+
+def packed_slots(zone: str, now_ns: int, deadline_ns: int) -> tuple[np.ndarray, int]:
+    """One zone's slots as a read-only int64 table ``[start, end, hour, weekday]`` x slots, and their count.
+
+    The single-decision path's form of :func:`slot_tables`: every local hour
+    start lies on a quarter hour (``_day_boundaries`` steps by 15 minutes), so
+    the slots depend only on the quarter hours of ``now`` and of the deadline,
+    except ``start[0]``, which is ``now`` itself: the table is cached per
+    ``(zone, now // 15 min, deadline // 15 min)`` and **its** ``start[0]`` **is
+    the now of the call that built it** -- the caller puts its own ``now`` there
+    (:func:`channelopt._single` does, in the kernel). Columns beyond the count
+    are zeros (at least one column). Thread-safe: the tables are immutable and
+    the cache is a dict (a lost race computes a table twice).
+
+    Examples
+    --------
+    >>> now = pd.Timestamp("2026-03-29 00:30", tz="UTC").value   # Paris springs forward at 01:00 UTC
+    >>> table, n = packed_slots("Europe/Paris", now, now + 6 * 3600 * 10**9)
+    >>> table[2, :n].tolist() == slot_tables(now, now + 6 * 3600 * 10**9, ["Europe/Paris"])[2][0].tolist()
+    True
+    """
+    if deadline_ns < now_ns:  # no slot (not cached: the key does not tell this case apart)
+        return np.zeros((4, 1), dtype=np.int64), 0
+    key = (zone, now_ns // _QUARTER_NS, deadline_ns // _QUARTER_NS)
+    hit = _PACKED.get(key)
+    if hit is not None:
+        return hit
+    s, e, h, w = _zone_slots(now_ns, deadline_ns, zone)
+    n = len(s)
+    table = np.zeros((4, max(n, 1)), dtype=np.int64)
+    for k, col in enumerate((s, e, h, w)):
+        table[k, :n] = col
+    table.flags.writeable = False
+    if len(_PACKED) >= _PACKED_MAX:
+        _PACKED.clear()
+    _PACKED[key] = (table, n)
+    return table, n
 
 
 def _zone_slots(now_ns: int, deadline_ns: int, zone: str) -> tuple[np.ndarray, ...]:
