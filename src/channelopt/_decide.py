@@ -20,9 +20,19 @@ space learns no time).
 
 The propensity is the probability of the whole decision under Thompson
 sampling. The dimensions are drawn independently, so it factorises into
-P(channel) x P(wording) x ... x P(slot | channel); each factor is estimated by
-Monte Carlo on ``n_prop`` fresh decisions from a separate stream, as
-``(wins + 1) / (n_prop + 1)`` (never 0).
+P(channel) x P(wording) x ... x P(slot | channel) (a hold: P(every feasible
+channel's value is negative)). ``n_prop`` selects how it is obtained:
+
+* ``n_prop > 0``: computed, not sampled, by :func:`channelopt._propensity.decision_propensity`
+  (Gaussian approximations of the posteriors in a common coordinate and a few
+  quadrature nodes per factor; see that module for the method and its accuracy).
+  Deterministic and about as costly as the decision itself; the value of
+  ``n_prop`` does not matter.
+* ``n_prop < 0``: the former Monte Carlo estimate on ``-n_prop`` fresh decisions
+  from a separate stream, ``(wins + 1) / (-n_prop + 1)`` per factor (kept as a
+  reference for tests and benchmarks: ~100x slower at 256 draws, and biased
+  upwards by ``1 / (M + 1)`` per factor).
+* ``n_prop == 0``: no propensity (NaN).
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import numpy as np
 from numba import njit, prange
 
 from ._kernels import _PROPENSITY_STREAM, arm_key, beta_draw, draw_key, posterior, splitmix64
+from ._propensity import QMAX, WORK_FIXED, decision_propensity
 
 NO_TIME = np.iinfo(np.int64).max
 
@@ -64,10 +75,12 @@ def _smoothed(r, lo, size, h, sends, responses, prior_a, prior_b, smooth):
 
 
 @njit(cache=True, nogil=True)
-def _draw_all(key, base, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, smooth, theta):
+def _draw_all(key, base, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, smooth, theta,
+              post_a, post_b):
     """One Beta draw per arm into ``theta`` (NaN for channels that cannot be used).
 
-    Arm ``j`` uses the stream ``arm_key(key, base + j)``.
+    Arm ``j`` uses the stream ``arm_key(key, base + j)``; its posterior goes to
+    ``post_a[j]``, ``post_b[j]`` (not for channels that cannot be used).
     """
     n_dims = offsets.shape[0] - 1
     for d in range(n_dims):
@@ -81,6 +94,8 @@ def _draw_all(key, base, r, sends, responses, prior_a, prior_b, offsets, chan_ok
                 a, b = _smoothed(r, lo, hi - lo, j - lo, sends, responses, prior_a, prior_b, smooth)
             else:
                 a, b = posterior(r, j, sends, responses, prior_a, prior_b)
+            post_a[j] = a
+            post_b[j] = b
             theta[j] = beta_draw(a, b, arm_key(key, np.uint64(base + j)))
 
 
@@ -156,23 +171,28 @@ def _usable_slots(earliest, s_start, s_end, s_hour, n_slots, deadline, quiet, sl
 @njit(cache=True, nogil=True)
 def decide_core(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earliest, s_start, s_end, s_hour, s_wd,
                 n_slots, deadline, quiet, value, cost, urgent, hour_dim, wd_dim, smooth, seed, round_, n_prop,
-                choice, theta, theta2, slot_ok, chan_ok, wins_dim):
+                choice, theta, work, slot_ok, chan_ok, iwork):
     """One customer's decision; returns ``(send_ns, score, propensity, status)``.
 
     ``choice[d]`` gets the chosen arm of every dimension (hour and weekday: the
     chosen slot's), or -1 everywhere on a hold. ``theta`` receives the
-    decision's draws; ``theta2``, ``slot_ok``, ``chan_ok`` and ``wins_dim`` are scratch.
+    decision's draws; ``work`` (float64, :func:`work_size` entries), ``slot_ok``,
+    ``chan_ok`` and ``iwork`` (int64, ``2 * n_arms`` entries) are scratch.
     """
     n_dims = offsets.shape[0] - 1
     n_ch = offsets[1]
+    n_arms = offsets[n_dims]
     for d in range(n_dims):
         choice[d] = -1
     if _usable_slots(earliest, s_start, s_end, s_hour, n_slots, deadline, quiet, slot_ok, chan_ok) == 0:
-        for j in range(offsets[n_dims]):
+        for j in range(n_arms):
             theta[j] = np.nan
         return NO_TIME, np.nan, 1.0, INFEASIBLE
+    post_a = work[:n_arms]
+    post_b = work[n_arms:2 * n_arms]
     key = draw_key(seed, round_, cust_hash)
-    _draw_all(key, 0, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, smooth, theta)
+    _draw_all(key, 0, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, smooth, theta, post_a,
+              post_b)
     c, c_value = _best_channel(theta, n_ch, chan_ok, value, cost)
     hour_lo = offsets[hour_dim] if hour_dim >= 0 else -1
     wd_lo = offsets[wd_dim] if wd_dim >= 0 else -1
@@ -189,44 +209,15 @@ def decide_core(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earli
             choice[hour_dim] = s_hour[slot]
         if wd_dim >= 0:
             choice[wd_dim] = s_wd[slot]
-    if n_prop == 0:
-        prop = np.nan
+    if n_prop > 0:
+        prop = decision_propensity(offsets, post_a, post_b, chan_ok, choice, c, hold, value, cost, hour_dim, wd_dim,
+                                   slot_ok, slot, n_slots, s_hour, s_wd, first_only, work[2 * n_arms:], iwork)
+    elif n_prop < 0:
+        prop = _monte_carlo(key, -n_prop, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, wd_dim,
+                            smooth, value, cost, c, hold, choice, slot_ok, slot, n_slots, s_hour, s_wd, first_only,
+                            work[2 * n_arms:3 * n_arms], post_a, post_b, iwork)
     else:
-        pkey = splitmix64(key ^ _PROPENSITY_STREAM)
-        n_arms = offsets[n_dims]
-        wins_ch = 1
-        wins_slot = 1
-        holds = 1
-        prop = 1.0
-        for d in range(n_dims):
-            wins_dim[d] = 1
-        for m in range(n_prop):
-            _draw_all(pkey, m * n_arms, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, smooth,
-                      theta2)
-            c2, v2 = _best_channel(theta2, n_ch, chan_ok, value, cost)
-            if hold:
-                if v2 < 0.0:
-                    holds += 1
-                continue
-            if c2 == c and v2 >= 0.0:
-                wins_ch += 1
-            for d in range(1, n_dims):
-                if d != hour_dim and d != wd_dim:
-                    if _best_arm(theta2, offsets[d], offsets[d + 1]) == choice[d]:
-                        wins_dim[d] += 1
-            if not first_only:
-                if _best_slot(theta2, c, slot_ok, n_slots, s_hour, s_wd, hour_lo, wd_lo, False) == slot:
-                    wins_slot += 1
-        denom = n_prop + 1.0
-        if hold:
-            prop = holds / denom
-        else:
-            prop = wins_ch / denom
-            for d in range(1, n_dims):
-                if d != hour_dim and d != wd_dim:
-                    prop *= wins_dim[d] / denom
-            if not first_only:
-                prop *= wins_slot / denom
+        prop = np.nan
     if hold:
         return NO_TIME, theta[c], prop, NOT_WORTH_COST
     t = s_start[slot]
@@ -236,19 +227,70 @@ def decide_core(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earli
 
 
 @njit(cache=True, nogil=True)
+def _monte_carlo(key, n_prop, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, wd_dim, smooth,
+                 value, cost, c, hold, choice, slot_ok, slot, n_slots, s_hour, s_wd, first_only, theta2, post_a,
+                 post_b, wins_dim):
+    """The former estimate: each factor's share of ``n_prop`` fresh decisions, ``(wins + 1) / (n_prop + 1)``."""
+    n_dims = offsets.shape[0] - 1
+    n_ch = offsets[1]
+    n_arms = offsets[n_dims]
+    hour_lo = offsets[hour_dim] if hour_dim >= 0 else -1
+    wd_lo = offsets[wd_dim] if wd_dim >= 0 else -1
+    pkey = splitmix64(key ^ _PROPENSITY_STREAM)
+    wins_ch = 1
+    wins_slot = 1
+    holds = 1
+    for d in range(n_dims):
+        wins_dim[d] = 1
+    for m in range(n_prop):
+        _draw_all(pkey, m * n_arms, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, smooth,
+                  theta2, post_a, post_b)
+        c2, v2 = _best_channel(theta2, n_ch, chan_ok, value, cost)
+        if hold:
+            if v2 < 0.0:
+                holds += 1
+            continue
+        if c2 == c and v2 >= 0.0:
+            wins_ch += 1
+        for d in range(1, n_dims):
+            if d != hour_dim and d != wd_dim:
+                if _best_arm(theta2, offsets[d], offsets[d + 1]) == choice[d]:
+                    wins_dim[d] += 1
+        if not first_only:
+            if _best_slot(theta2, c, slot_ok, n_slots, s_hour, s_wd, hour_lo, wd_lo, False) == slot:
+                wins_slot += 1
+    denom = n_prop + 1.0
+    if hold:
+        return holds / denom
+    prop = wins_ch / denom
+    for d in range(1, n_dims):
+        if d != hour_dim and d != wd_dim:
+            prop *= wins_dim[d] / denom
+    if not first_only:
+        prop *= wins_slot / denom
+    return prop
+
+
+@njit(cache=True, nogil=True, inline="always")
+def work_size(n_arms):
+    """Entries of the float64 scratch ``work`` of :func:`decide_core`."""
+    return (8 + QMAX) * n_arms + WORK_FIXED
+
+
+@njit(cache=True, nogil=True)
 def decide_one(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earliest, s_start, s_end, s_hour, s_wd,
                n_slots, deadline, quiet, value, cost, urgent, hour_dim, wd_dim, smooth, seed, round_, n_prop,
                choice, theta):
     """:func:`decide_core` with its own scratch; ``theta`` receives the decision's draws."""
     n_arms = offsets[offsets.shape[0] - 1]
     n_ch = offsets[1]
-    theta2 = np.empty(n_arms, dtype=np.float64)
+    work = np.empty(work_size(n_arms), dtype=np.float64)
     slot_ok = np.empty((n_ch, max(n_slots, 1)), dtype=np.uint8)
     chan_ok = np.empty(n_ch, dtype=np.uint8)
-    wins_dim = np.empty(offsets.shape[0] - 1, dtype=np.int64)
+    iwork = np.empty(2 * n_arms, dtype=np.int64)
     return decide_core(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earliest, s_start, s_end, s_hour,
                        s_wd, n_slots, deadline, quiet, value, cost, urgent, hour_dim, wd_dim, smooth, seed, round_,
-                       n_prop, choice, theta, theta2, slot_ok, chan_ok, wins_dim)
+                       n_prop, choice, theta, work, slot_ok, chan_ok, iwork)
 
 
 @njit(cache=True, parallel=True)
@@ -270,10 +312,10 @@ def decide_many(rows, hashes, group, sends, responses, prior_a, prior_b, offsets
     n_chunks = (n + _CHUNK - 1) // _CHUNK
     for ci in prange(n_chunks):
         theta = np.empty(n_arms, dtype=np.float64)
-        theta2 = np.empty(n_arms, dtype=np.float64)
+        work = np.empty(work_size(n_arms), dtype=np.float64)
         slot_ok = np.empty((n_ch, max_slots), dtype=np.uint8)
         chan_ok = np.empty(n_ch, dtype=np.uint8)
-        wins_dim = np.empty(offsets.shape[0] - 1, dtype=np.int64)
+        iwork = np.empty(2 * n_arms, dtype=np.int64)
         stop = min(n, (ci + 1) * _CHUNK)
         for i in range(ci * _CHUNK, stop):
             e = earliest[0] if shared else earliest[i]
@@ -282,7 +324,7 @@ def decide_many(rows, hashes, group, sends, responses, prior_a, prior_b, offsets
             t, s, p, st = decide_core(rows[i], hashes[i], sends, responses, prior_a[g], prior_b[g], offsets, e,
                                       s_start[z], s_end[z], s_hour[z], s_wd[z], n_slots[z], deadline, quiet, value,
                                       cost, urgent, hour_dim, wd_dim, smooth, seed, round_, n_prop, choice[i], theta,
-                                      theta2, slot_ok, chan_ok, wins_dim)
+                                      work, slot_ok, chan_ok, iwork)
             send_ns[i] = t
             score[i] = s
             prop[i] = p
