@@ -160,7 +160,9 @@ class ChannelModel:
     default_tz : str, default "UTC"
         Zone of customers whose ``tz`` is unknown.
     propensity_draws : int, default 256
-        Monte Carlo draws per decision for the propensity.
+        Kept for compatibility: the propensity is now computed by quadrature
+        (``channelopt._propensity``), not by Monte Carlo; any positive value
+        gives the same result.
     prior_max_strength : float, default 1000
         Bound on the empirical-Bayes prior strength.
     prior_sample : int, default 5000
