@@ -55,7 +55,9 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["QMAX", "WORK_FIXED", "arm_gauss", "betainc", "decision_propensity", "win_gauss"]
+from ._win import betainc  # the exact Beta CDF (Lentz continued fraction), shared with the quadrature
+
+__all__ = ["QMAX", "WORK_FIXED", "arm_gauss", "decision_propensity", "win_gauss"]
 
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -391,68 +393,6 @@ def win_gauss(mu_j, sd_j, cmu, csd, m, t, w, g, mm, vv, buf):
                 gi *= _ncdf((t[i] - cmu[k]) * csd[k])
         p += gi
     return p
-
-
-# -- the exact Beta CDF (for holds) -------------------------------------------------
-
-
-@njit(**_INNER)
-def _betacf(a, b, x):
-    """Continued fraction of the incomplete beta (modified Lentz), for x < (a + 1) / (a + b + 2)."""
-    tiny = 1e-300
-    qab = a + b
-    qap = a + 1.0
-    qam = a - 1.0
-    c = 1.0
-    d = 1.0 - qab * x / qap
-    if abs(d) < tiny:
-        d = tiny
-    d = 1.0 / d
-    h = d
-    for m in range(1, 10001):
-        m2 = 2.0 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        if abs(d) < tiny:
-            d = tiny
-        c = 1.0 + aa / c
-        if abs(c) < tiny:
-            c = tiny
-        d = 1.0 / d
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        if abs(d) < tiny:
-            d = tiny
-        c = 1.0 + aa / c
-        if abs(c) < tiny:
-            c = tiny
-        d = 1.0 / d
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < 1e-14:
-            break
-    return h
-
-
-@njit(**_JIT)
-def betainc(a, b, x):
-    """The Beta(a, b) CDF at x (regularised incomplete beta; relative accuracy ~1e-13).
-
-    Examples
-    --------
-    >>> round(betainc(2.0, 3.0, 0.5), 12)
-    0.6875
-    """
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    lbeta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-    front = math.exp(a * math.log(x) + b * math.log1p(-x) - lbeta)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return min(front * _betacf(a, b, x) / a, 1.0)
-    return max(1.0 - front * _betacf(b, a, 1.0 - x) / b, 0.0)
 
 
 # -- the factors of a decision ----------------------------------------------------------
