@@ -98,6 +98,18 @@ def test_the_latest_send_that_names_a_segment_sets_it() -> None:
     assert st.segments[st.segment[st.index.row_of("b")]] == "7"
 
 
+def test_a_segment_that_is_not_a_name_is_one_clear_error() -> None:
+    logs = _logs([("a", "2026-01-01", "gold")])
+    model = co.ChannelModel(SPACE).fit(logs, as_of="2026-01-05")
+    with pytest.raises(ValueError, match=r"column 'segment': value \['x'\] in row 0 is not a segment name"):
+        model.choose_channel("a", now="2026-01-06", segment=["x"])
+    bad = pd.DataFrame({"customer_id": ["a", "b"], "segment": ["gold", {"k": 1}]})
+    with pytest.raises(ValueError, match=r"column 'segment': value \{'k': 1\} in row 1 is not a segment name"):
+        model.rank(bad, now="2026-01-06")
+    with pytest.raises(ValueError, match=r"column 'segment': value \['x'\] in row 1 is not a segment name"):
+        co.ChannelModel(SPACE).fit(_logs([("a", "2026-01-01", "gold"), ("b", "2026-01-01", ["x"])]))
+
+
 def test_too_many_segments_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(state_module, "MAX_SEGMENTS", 2)
     model = co.ChannelModel(SPACE)

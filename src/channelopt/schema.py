@@ -9,6 +9,8 @@ the row (0-based position in the input, counted across chunks) and the value.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,7 +235,13 @@ def encode_logs(frame: pd.DataFrame, space: ArmSpace, default_tz: str, *, row_of
 
 def segment_text_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Codes (int64, -1 = null) and distinct names of segment values, compared as text."""
-    codes, uniques = pd.factorize(values.reset_index(drop=True), use_na_sentinel=True)  # nulls -> -1
+    values = values.reset_index(drop=True)
+    try:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)  # nulls -> -1
+    except TypeError:  # an unhashable value (a list, a dict...)
+        bad = next(i for i, v in enumerate(values) if not isinstance(v, Hashable))
+        raise ValueError(f"column 'segment': value {values.iloc[bad]!r} in row {bad} is not a segment name "
+                         "(expected a string or a number)") from None
     # distinct values, then their text (1 and "1" are one segment), merged once per distinct value
     text_codes, names = pd.factorize(np.array([str(u) for u in uniques], dtype=object))
     lookup = np.append(text_codes.astype(np.int64), -1)
