@@ -231,12 +231,13 @@ def test_choice_frequencies_match_exact_thompson_probabilities(model):
     truth = exact[chosen := ranked["channel"].cat.codes.to_numpy()] * \
         exact_w[ranked["wording"].cat.codes.to_numpy()] * p_slot[slot]
     got = ranked["propensity"].to_numpy()
-    assert np.abs(got - truth).mean() < 0.03
-    # relative error: the slot factor (p ~ 0.1) dominates the Monte Carlo noise at 256 draws
-    assert np.mean(np.abs(got - truth) / truth) < 0.35
-    # the channel factor alone, on a space with channels only, is accurate in absolute terms
+    # computed, not sampled (channelopt._propensity): measured MAE 7.7e-4 (the bound: 0.03) and mean
+    # relative error 4.3%, of which ~1.5% is the Monte Carlo error of p_slot itself
+    assert np.abs(got - truth).mean() < 0.005
+    assert np.mean(np.abs(got - truth) / truth) < 0.10
+    # the channel factor alone, on a space with channels only (measured MAE 4e-4)
     only = co.ArmSpace(channels=SPACE.channels, hours=False, weekdays=False)
     m2 = co.ChannelModel(only, seed=11).fit(_logs().drop(columns="wording"), as_of="2026-11-15")
     r2 = m2.rank([f"new-{i}" for i in range(2000)], now=NOW)
     ex2 = _exact_win_probabilities(m2.state_.prior_alpha, m2.state_.prior_beta)
-    assert np.abs(r2["propensity"].to_numpy() - ex2[r2["channel"].cat.codes.to_numpy()]).mean() < 0.03
+    assert np.abs(r2["propensity"].to_numpy() - ex2[r2["channel"].cat.codes.to_numpy()]).mean() < 0.005

@@ -177,7 +177,7 @@ def decide_core(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earli
     ``choice[d]`` gets the chosen arm of every dimension (hour and weekday: the
     chosen slot's), or -1 everywhere on a hold. ``theta`` receives the
     decision's draws; ``work`` (float64, :func:`work_size` entries), ``slot_ok``,
-    ``chan_ok`` and ``iwork`` (int64, ``2 * n_arms`` entries) are scratch.
+    ``chan_ok`` and ``iwork`` (int64, ``4 * n_arms`` entries) are scratch.
     """
     n_dims = offsets.shape[0] - 1
     n_ch = offsets[1]
@@ -191,8 +191,9 @@ def decide_core(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earli
     post_a = work[:n_arms]
     post_b = work[n_arms:2 * n_arms]
     key = draw_key(seed, round_, cust_hash)
-    _draw_all(key, 0, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, smooth, theta, post_a,
-              post_b)
+    # (np.int64(...): no literal arguments, which numba would compile a second version of the callee for)
+    _draw_all(key, np.int64(0), r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, smooth, theta,
+              post_a, post_b)
     c, c_value = _best_channel(theta, n_ch, chan_ok, value, cost)
     hour_lo = offsets[hour_dim] if hour_dim >= 0 else -1
     wd_lo = offsets[wd_dim] if wd_dim >= 0 else -1
@@ -210,12 +211,13 @@ def decide_core(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earli
         if wd_dim >= 0:
             choice[wd_dim] = s_wd[slot]
     if n_prop > 0:
-        prop = decision_propensity(offsets, post_a, post_b, chan_ok, choice, c, hold, value, cost, hour_dim, wd_dim,
-                                   slot_ok, slot, n_slots, s_hour, s_wd, first_only, work[2 * n_arms:], iwork)
+        prop = decision_propensity(offsets, post_a, post_b, chan_ok, choice, np.int64(c), hold, value, cost,
+                                   hour_dim, wd_dim, slot_ok, np.int64(slot), n_slots, s_hour, s_wd, first_only,
+                                   work[2 * n_arms:], iwork)
     elif n_prop < 0:
         prop = _monte_carlo(key, -n_prop, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, wd_dim,
-                            smooth, value, cost, c, hold, choice, slot_ok, slot, n_slots, s_hour, s_wd, first_only,
-                            work[2 * n_arms:3 * n_arms], post_a, post_b, iwork)
+                            smooth, value, cost, np.int64(c), hold, choice, slot_ok, np.int64(slot), n_slots, s_hour,
+                            s_wd, first_only, work[2 * n_arms:3 * n_arms], post_a, post_b, iwork)
     else:
         prop = np.nan
     if hold:
@@ -287,7 +289,7 @@ def decide_one(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earlie
     work = np.empty(work_size(n_arms), dtype=np.float64)
     slot_ok = np.empty((n_ch, max(n_slots, 1)), dtype=np.uint8)
     chan_ok = np.empty(n_ch, dtype=np.uint8)
-    iwork = np.empty(2 * n_arms, dtype=np.int64)
+    iwork = np.empty(4 * n_arms, dtype=np.int64)
     return decide_core(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earliest, s_start, s_end, s_hour,
                        s_wd, n_slots, deadline, quiet, value, cost, urgent, hour_dim, wd_dim, smooth, seed, round_,
                        n_prop, choice, theta, work, slot_ok, chan_ok, iwork)
@@ -315,7 +317,7 @@ def decide_many(rows, hashes, group, sends, responses, prior_a, prior_b, offsets
         work = np.empty(work_size(n_arms), dtype=np.float64)
         slot_ok = np.empty((n_ch, max_slots), dtype=np.uint8)
         chan_ok = np.empty(n_ch, dtype=np.uint8)
-        iwork = np.empty(2 * n_arms, dtype=np.int64)
+        iwork = np.empty(4 * n_arms, dtype=np.int64)
         stop = min(n, (ci + 1) * _CHUNK)
         for i in range(ci * _CHUNK, stop):
             e = earliest[0] if shared else earliest[i]
