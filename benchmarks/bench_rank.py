@@ -81,7 +81,7 @@ def exact_propensity(model, rows: np.ndarray, choice: np.ndarray) -> np.ndarray:
     lo, hi = off[h], off[h + 1]
     w = model._smooth
     half = w.shape[0] // 2
-    for x in (sends, resp):  # circular smoothing of the hour block, as the kernel's _smoothed
+    for x in (sends, resp):  # circular smoothing of the hour block, as the kernel's _smoothed_hours
         block = x[:, lo:hi].copy()
         x[:, lo:hi] = sum(wt * np.roll(block, half - t, axis=1) for t, wt in enumerate(w))
     prior_a, prior_b = st.prior_tables

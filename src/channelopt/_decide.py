@@ -53,25 +53,41 @@ _CHUNK = 256
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _smoothed(r, lo, size, h, sends, responses, prior_a, prior_b, smooth):
-    """Posterior of hour arm ``h`` with the statistics of neighbouring hours mixed in (circular)."""
-    j = lo + h
-    a = prior_a[j]
-    b = prior_b[j]
-    if r >= 0:
-        half = smooth.shape[0] // 2
+def _smoothed_hours(r, lo, size, sends, responses, prior_a, prior_b, smooth, post_a, post_b):
+    """Posteriors of the hour arms ``lo .. lo + size`` into ``post_a``/``post_b``, smoothed (circular).
+
+    Hour ``h`` adds ``smooth[t]`` times the statistics of hour ``(h + t - half) mod size``
+    (``half = len(smooth) // 2``), summed in ``t`` order; the index wraps by a compare, not
+    an integer division per tap.
+    """
+    if r < 0:
+        for j in range(lo, lo + size):
+            post_a[j] = prior_a[j]
+            post_b[j] = prior_b[j]
+        return
+    width = smooth.shape[0]
+    start = (size - (width // 2) % size) % size  # (0 - half) mod size
+    for h in range(size):
         s = 0.0
         k = 0.0
-        for t in range(smooth.shape[0]):
-            jj = lo + (h + t - half) % size
+        jj = start
+        for t in range(width):
             w = smooth[t]
-            s += w * np.float64(sends[r, jj])
-            k += w * np.float64(responses[r, jj])
-        a += k
+            s += w * np.float64(sends[r, lo + jj])
+            k += w * np.float64(responses[r, lo + jj])
+            jj += 1
+            if jj == size:
+                jj = 0
+        a = prior_a[lo + h] + k
+        b = prior_b[lo + h]
         f = s - k
         if f > 0.0:
             b += f
-    return a, b
+        post_a[lo + h] = a
+        post_b[lo + h] = b
+        start += 1
+        if start == size:
+            start = 0
 
 
 @njit(cache=True, nogil=True)
@@ -86,14 +102,16 @@ def _draw_all(key, base, r, sends, responses, prior_a, prior_b, offsets, chan_ok
     for d in range(n_dims):
         lo = offsets[d]
         hi = offsets[d + 1]
+        if d == hour_dim and smooth.shape[0] > 1:
+            _smoothed_hours(r, lo, hi - lo, sends, responses, prior_a, prior_b, smooth, post_a, post_b)
+            for j in range(lo, hi):
+                theta[j] = beta_draw(post_a[j], post_b[j], arm_key(key, np.uint64(base + j)))
+            continue
         for j in range(lo, hi):
             if d == 0 and chan_ok[j] == 0:
                 theta[j] = np.nan
                 continue
-            if d == hour_dim and smooth.shape[0] > 1:
-                a, b = _smoothed(r, lo, hi - lo, j - lo, sends, responses, prior_a, prior_b, smooth)
-            else:
-                a, b = posterior(r, j, sends, responses, prior_a, prior_b)
+            a, b = posterior(r, j, sends, responses, prior_a, prior_b)
             post_a[j] = a
             post_b[j] = b
             theta[j] = beta_draw(a, b, arm_key(key, np.uint64(base + j)))
