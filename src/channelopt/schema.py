@@ -53,22 +53,34 @@ class EncodedLogs:
         return int(self.sent_ns.shape[0])
 
 
+def _factorize(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, uniques)`` of a column, nulls coded -1: per-row work in pandas, Python only per distinct value."""
+    codes, uniques = pd.factorize(s.reset_index(drop=True), use_na_sentinel=True)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
+
+
 def _codes(s: pd.Series, labels: tuple[str, ...], column: str, *, required: bool, row_offset: int) -> np.ndarray:
-    """Category codes of ``s`` in ``labels``; -1 for nulls (an error when ``required``)."""
-    values = s.reset_index(drop=True)
-    null = values.isna().to_numpy()
+    """Category codes of ``s`` in ``labels`` (values compared as text); -1 for nulls (an error when ``required``)."""
+    codes, uniques = _factorize(s)
+    null = codes < 0
     if required and null.any():
         pos = int(np.flatnonzero(null)[0])
         raise ValueError(f"column {column!r}: missing value in row {pos + row_offset}")
-    as_str = values.astype(object).where(~null, None)
-    as_str = as_str.map(lambda v: v if v is None or isinstance(v, str) else str(v))
-    codes = pd.Index(list(labels), dtype=object).get_indexer(as_str.to_numpy(dtype=object)).astype(np.int16)
-    unknown = (codes < 0) & ~null
+    text = [v if isinstance(v, str) else str(v) for v in uniques]
+    label_of = pd.Index(list(labels), dtype=object).get_indexer(pd.Index(text, dtype=object))
+    label_of = np.append(label_of, -1).astype(np.int16)  # code -1 (null) -> -1
+    out = label_of[codes]
+    unknown = (out < 0) & ~null
     if unknown.any():
         pos = int(np.flatnonzero(unknown)[0])
-        raise ValueError(f"column {column!r}: unknown value {values.iloc[pos]!r} in row {pos + row_offset} "
+        raise ValueError(f"column {column!r}: unknown value {s.iloc[pos]!r} in row {pos + row_offset} "
                          f"(known: {', '.join(labels)})")
-    return codes
+    return out
+
+
+def _is_flag(v: Any) -> bool:
+    return (isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, np.integer, float, np.floating)) and v in (0, 1))
+            or (isinstance(v, str) and v.strip().lower() in ("true", "false", "0", "1", "")))
 
 
 def _flags(frame: pd.DataFrame, column: str, row_offset: int) -> np.ndarray:
@@ -78,14 +90,15 @@ def _flags(frame: pd.DataFrame, column: str, row_offset: int) -> np.ndarray:
     s = frame[column].reset_index(drop=True)
     if pd.api.types.is_bool_dtype(s.dtype):
         return s.fillna(False).to_numpy(dtype=bool)
-    filled = s.astype(object).where(s.notna(), False)
-    ok = filled.map(lambda v: isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, np.integer, float, np.floating))
-                                                                    and v in (0, 1))
-                    or (isinstance(v, str) and v.strip().lower() in ("true", "false", "0", "1", "")))
-    if not ok.all():
-        pos = int(np.flatnonzero(~ok.to_numpy())[0])
+    codes, uniques = _factorize(s)  # nulls (-1) are False
+    ok = np.array([_is_flag(v) for v in uniques] + [True], dtype=bool)
+    bad = ~ok[codes]
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
         raise ValueError(f"column {column!r}: {s.iloc[pos]!r} in row {pos + row_offset} is not a boolean")
-    return filled.map(lambda v: v.strip().lower() in ("true", "1") if isinstance(v, str) else bool(v)).to_numpy(dtype=bool)
+    value = np.array([v.strip().lower() in ("true", "1") if isinstance(v, str) else bool(v) for v in uniques]
+                     + [False], dtype=bool)
+    return value[codes]
 
 
 def _propensity(frame: pd.DataFrame, row_offset: int) -> np.ndarray:
