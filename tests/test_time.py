@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channelopt._time import _to_ns, next_hour_start, next_hour_start_ns, send_at_table
+from channelopt._time import _to_ns, local_hour_weekday, next_hour_start, next_hour_start_ns, send_at_table
 
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe",
          "America/St_Johns", "Pacific/Chatham"]
@@ -51,3 +52,18 @@ def test_current_local_hour_sends_now_and_table_shape():
     assert table[0, 9] == _to_ns(now)  # 09:17 UTC is in local hour 9
     assert table[1, 14] == _to_ns(now)  # 14:47 in Kolkata
     assert table[1, 15] == _to_ns(datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc))
+
+
+def test_local_hour_weekday_matches_pandas_fields():
+    # instants 1906-2096 (before 1970 too) in zones with half-hour, 45-minute and 30-minute DST offsets
+    zones = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe",
+             "America/St_Johns", "Pacific/Chatham"]
+    rng = np.random.default_rng(0)
+    t = rng.integers(-2_000_000_000, 4_000_000_000, size=200_000) * 10**9 + rng.integers(0, 10**9, 200_000)
+    codes = rng.integers(0, len(zones), size=t.size)
+    hour, weekday = local_hour_weekday(t, codes, zones)
+    for k, zone in enumerate(zones):
+        sel = codes == k
+        local = pd.DatetimeIndex(t[sel].view("M8[ns]")).tz_localize("UTC").tz_convert(zone)
+        np.testing.assert_array_equal(hour[sel], local.hour)
+        np.testing.assert_array_equal(weekday[sel], local.day_of_week)

@@ -91,15 +91,19 @@ def zone_codes(tz: Any, n: int, default_tz: str, *, column: str = "tz", row_offs
     return codes.astype(np.int64), zones
 
 
+_NS_PER_HOUR = 3_600_000_000_000
+
+
 def local_hour_weekday(utc_ns: np.ndarray, codes: np.ndarray, zones: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Local hour (0-23) and weekday (0 = Monday) of each instant, one vectorised pass per zone."""
     hour = np.empty(utc_ns.shape[0], dtype=np.int16)
     weekday = np.empty(utc_ns.shape[0], dtype=np.int16)
     for k, zone in enumerate(zones):
         sel = codes == k if len(zones) > 1 else slice(None)
-        local = pd.DatetimeIndex(utc_ns[sel].view("M8[ns]")).tz_localize("UTC").tz_convert(zone)
-        hour[sel] = local.hour
-        weekday[sel] = local.day_of_week
+        # local wall-clock time in ns (floor divisions: correct before 1970 too); 1970-01-01 was a Thursday
+        wall = pd.DatetimeIndex(utc_ns[sel].view("M8[ns]")).tz_localize("UTC").tz_convert(zone).tz_localize(None).asi8
+        hour[sel] = (wall // _NS_PER_HOUR) % 24
+        weekday[sel] = (wall // (24 * _NS_PER_HOUR) + 3) % 7
     return hour, weekday
 
 
