@@ -350,8 +350,8 @@ def win_gauss(mu_j, sd_j, cmu, csd, m, work):
 
     Examples
     --------
-    >>> round(win_gauss(0.0, 1.0, np.zeros(2), np.ones(2), 2, np.empty(400)), 6)   # three identical arms
-    0.333333
+    >>> round(win_gauss(0.0, 1.0, np.zeros(2), np.ones(2), 2, np.empty(400)), 4)   # three identical arms
+    0.3333
     """
     if m == 0:
         return 1.0
