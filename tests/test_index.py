@@ -134,6 +134,9 @@ def _check(values: list, batches: list[int]) -> None:
     assert [row_of[v] for v in distinct] == list(range(len(distinct)))
     ids = idx.ids()
     assert list(ids) == distinct
+    # the merged search arrays are what a stable sort of all hashes gives
+    np.testing.assert_array_equal(idx.order, np.argsort(idx.hashes, kind="stable"))
+    np.testing.assert_array_equal(idx.sorted_hashes, idx.hashes[idx.order])
     if values:
         assert list(ids[rows]) == values
         assert all(idx.row_of(v) == row_of[v] for v in distinct)

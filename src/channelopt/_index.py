@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from . import _grouping as G
 from . import _kernels as K
 from ._values import plain
 
@@ -24,6 +25,20 @@ __all__ = ["CustomerIndex", "encode_ids", "encode_one"]
 _EMPTY_U8 = np.zeros(0, dtype=np.uint8)
 
 
+def _first(values: Any) -> Any:
+    """The first of a batch of ids (for an error message)."""
+    return values.iloc[0] if isinstance(values, pd.Series) else next(iter(values))
+
+
+def _take(offsets: np.ndarray, data: np.ndarray, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(offsets, data)`` of the ids ``which`` of an encoded batch, in that order."""
+    lengths = offsets[which + 1] - offsets[which]
+    out = np.zeros(which.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=out[1:])
+    if out[-1] == 0:
+        return out, _EMPTY_U8
+    src = np.repeat(offsets[which] - out[:-1], lengths) + np.arange(int(out[-1]), dtype=np.int64)
+    return out, data[src]
 
 
 def encode_ids(values: Any, column: str = "customer_id") -> tuple[str, np.ndarray, np.ndarray]:
@@ -132,7 +147,7 @@ class CustomerIndex:
         """Encode a batch of ids to ``(offsets, data, hashes)`` after checking their kind."""
         kind, offsets, data = encode_ids(values, column)
         if len(offsets) > 1:
-            self._check_kind(kind, pd.Series(values).iloc[0])
+            self._check_kind(kind, _first(values))
         return offsets, data, K.hash_many(offsets, data)
 
     def rows_of(self, values: Any, column: str = "customer_id") -> tuple[np.ndarray, np.ndarray]:
@@ -156,32 +171,40 @@ class CustomerIndex:
                                 raw.shape[0])), h
 
     def extend(self, values: Any, column: str = "customer_id") -> tuple["CustomerIndex", np.ndarray]:
-        """Add unseen ids; return the new index and the row of every value."""
+        """Add unseen ids; return the new index and the row of every value.
+
+        New ids get the next rows in order of first occurrence in ``values``.
+        The batch is grouped by two independent 64-bit hashes (no sort, no
+        Python object per id) and only its distinct ids are looked up.
+        """
         kind, offsets, data = encode_ids(values, column)
         if len(offsets) == 1:
             return self, np.zeros(0, dtype=np.int64)
-        vals = pd.Series(values).reset_index(drop=True)
-        self._check_kind(kind, vals.iloc[0])
+        self._check_kind(kind, _first(values))
         hashes = K.hash_many(offsets, data)
-        rows = K.lookup_many(self.sorted_hashes, self.order, self.offsets, self.data, hashes, offsets, data)
-        new = np.flatnonzero(rows < 0)
+        codes, first = G.factorize_hashes(hashes, G.second_hashes(offsets, data))
+        u_offsets, u_data = _take(offsets, data, first)
+        u_hashes = hashes[first]
+        u_rows = K.lookup_many(self.sorted_hashes, self.order, self.offsets, self.data, u_hashes, u_offsets, u_data)
+        new = np.flatnonzero(u_rows < 0)  # in order of first occurrence
         if new.size == 0:
-            return self, rows
-        # unique new ids in order of first occurrence (deterministic for a given input)
-        codes, _ = pd.factorize(vals.iloc[new])
-        first = np.sort(new[np.unique(codes, return_index=True)[1]])
-        lengths = offsets[first + 1] - offsets[first]
-        ends = np.cumsum(lengths)
-        src = np.repeat(offsets[first] - (ends - lengths), lengths) + np.arange(int(ends[-1]), dtype=np.int64)
-        new_data = data[src]
-        new_offsets = self.offsets[-1] + ends
-        all_offsets = np.concatenate([self.offsets, new_offsets])
-        all_data = np.concatenate([self.data, new_data])
-        all_hashes = np.concatenate([self.hashes, hashes[first]])
-        order = np.argsort(all_hashes, kind="stable")
-        idx = CustomerIndex(kind, all_offsets, all_data, all_hashes, all_hashes[order], order.astype(np.int64))
-        rows = K.lookup_many(idx.sorted_hashes, idx.order, idx.offsets, idx.data, hashes, offsets, data)
-        return idx, rows
+            return self, u_rows[codes]
+        n_old = len(self)
+        u_rows[new] = n_old + np.arange(new.size, dtype=np.int64)
+        n_offsets, n_data = _take(u_offsets, u_data, new)
+        new_hashes = u_hashes[new]
+        # merge into the sorted hashes: equal hashes stay in row order (as a stable argsort would)
+        by_hash = np.argsort(new_hashes, kind="stable")
+        at = np.searchsorted(self.sorted_hashes, new_hashes[by_hash], side="right")
+        idx = CustomerIndex(
+            kind,
+            np.concatenate([self.offsets, self.offsets[-1] + n_offsets[1:]]),
+            np.concatenate([self.data, n_data]),
+            np.concatenate([self.hashes, new_hashes]),
+            np.insert(self.sorted_hashes, at, new_hashes[by_hash]),
+            np.insert(self.order, at, n_old + by_hash),
+        )
+        return idx, u_rows[codes]
 
     def ids(self) -> np.ndarray:
         """All ids in row order (int64 array, or object array of str)."""

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _grouping as G
 from . import _kernels as K
 from ._index import CustomerIndex
 from ._persist import read_directory, write_directory
@@ -285,6 +286,13 @@ def minutes_up(ns: np.ndarray) -> np.ndarray:
     return (-((-np.asarray(ns, dtype=np.int64)) // NS_PER_MIN)).astype(np.int32)
 
 
+def _latest(rows: np.ndarray, t: np.ndarray, rank: np.ndarray, n: int) -> np.ndarray:
+    """Positions of each customer's latest row by ``(t, rank)``, in row order of the customers."""
+    best = G.latest_per_group(np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(t, dtype=np.int64),
+                              np.ascontiguousarray(rank, dtype=np.int64), n)
+    return best[best >= 0]
+
+
 def _grow(arr: np.ndarray, n: int) -> np.ndarray:
     """``arr`` with at least ``n`` rows (geometric growth, new rows zeroed)."""
     if arr.shape[0] >= n:
@@ -505,9 +513,7 @@ class Ingestion:
         segment stays until a send names another."""
         seg = self._segment_index(names)[codes]
         rank_of = np.argsort(np.argsort(np.array(self.segments, dtype=object), kind="stable"), kind="stable")
-        order = np.lexsort((rank_of[seg], sent, rows))
-        last = np.r_[rows[order][1:] != rows[order][:-1], True]
-        pick = order[last]
+        pick = _latest(rows, sent, rank_of[seg], len(self.index))
         r, t, sg = rows[pick], sent[pick], seg[pick]
         cur = self.seg[r].astype(np.int64)
         cur_rank = np.where(cur >= 0, rank_of[np.maximum(cur, 0)], -1)
@@ -520,9 +526,7 @@ class Ingestion:
         names = np.array(zones, dtype=object)
         rank_of = {z: r for r, z in enumerate(sorted(zones))}
         name_rank = np.array([rank_of[z] for z in zones], dtype=np.int64)[codes]
-        order = np.lexsort((name_rank, sent, rows))
-        last = np.r_[rows[order][1:] != rows[order][:-1], True]
-        pick = order[last]
+        pick = _latest(rows, sent, name_rank, len(self.index))
         r, t = rows[pick], sent[pick]
         newer = t > self.last_sent[r]
         tie = np.flatnonzero(t == self.last_sent[r])
