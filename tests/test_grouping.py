@@ -55,8 +55,10 @@ def test_second_hash_is_independent_of_the_first():
 def test_latest_per_group_is_the_last_of_a_lexsort(rows):
     g = np.array([r[0] for r in rows], dtype=np.int64)
     t = np.array([r[1] for r in rows], dtype=np.int64)
-    rank = np.array([r[2] for r in rows], dtype=np.int64)
-    best = G.latest_per_group(g, t, rank, 7)
+    codes = np.array([r[2] for r in rows], dtype=np.int64)
+    rank_of_code = np.array([2, 0, 3, 1], dtype=np.int64)
+    rank = rank_of_code[codes]
+    best = G.latest_per_group(g, t, codes, rank_of_code, 7)
     order = np.lexsort((rank, t, g))
     for grp in range(7):
         mine = order[g[order] == grp]

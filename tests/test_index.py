@@ -153,3 +153,19 @@ def test_property_str_ids(values, batches):
        batches=st.lists(st.integers(0, 15), max_size=4))
 def test_property_int_ids(values, batches):
     _check(values, batches)
+
+
+@settings(deadline=None, max_examples=200)
+@given(keys=st.lists(st.integers(0, 2**64 - 1), max_size=60),
+       probes=st.lists(st.integers(0, 2**64 - 1), max_size=20),
+       clustered=st.booleans())
+def test_lower_bound_is_searchsorted(keys, probes, clustered):
+    # galloping from the interpolated guess finds what a binary search finds, uniform keys or not
+    from channelopt._kernels import lower_bound
+
+    arr = np.sort(np.array(keys, dtype=np.uint64))
+    if clustered:  # all keys in a narrow band: the guess is far off
+        arr = np.sort((arr >> np.uint64(40)) + np.uint64(2**63))
+    for h in probes + [int(v) for v in arr] + [0, 2**64 - 1]:
+        h = np.uint64(h)
+        assert lower_bound(arr, h) == np.searchsorted(arr, h, side="left")

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -60,6 +61,25 @@ def test_local_hour_weekday_matches_pandas_fields():
              "America/St_Johns", "Pacific/Chatham"]
     rng = np.random.default_rng(0)
     t = rng.integers(-2_000_000_000, 4_000_000_000, size=200_000) * 10**9 + rng.integers(0, 10**9, 200_000)
+    codes = rng.integers(0, len(zones), size=t.size)
+    hour, weekday = local_hour_weekday(t, codes, zones)
+    for k, zone in enumerate(zones):
+        sel = codes == k
+        local = pd.DatetimeIndex(t[sel].view("M8[ns]")).tz_localize("UTC").tz_convert(zone)
+        np.testing.assert_array_equal(hour[sel], local.hour)
+        np.testing.assert_array_equal(weekday[sel], local.day_of_week)
+
+
+@pytest.mark.parametrize("start, days", [("2026-03-20", 20), ("2026-10-20", 15), ("1937-06-25", 10),
+                                         ("1916-09-25", 10), ("1905-12-25", 10)])
+def test_local_hour_weekday_from_the_quarter_hour_table_matches_pandas(start, days):
+    # dense instants over a short span take the tabulated path: DST changes (2026), and historical
+    # offsets that change off the quarter hour (Amsterdam 1916 and 1937, Dublin 1916, Kolkata 1905)
+    zones = ["Europe/Amsterdam", "Europe/Dublin", "Asia/Kolkata", "America/New_York", "Australia/Lord_Howe", "Pacific/Chatham",
+             "America/St_Johns", "UTC"]
+    rng = np.random.default_rng(1)
+    t0 = pd.Timestamp(start, tz="UTC").value
+    t = t0 + rng.integers(0, days * 86_400 * 10**9, size=400_000)
     codes = rng.integers(0, len(zones), size=t.size)
     hour, weekday = local_hour_weekday(t, codes, zones)
     for k, zone in enumerate(zones):

@@ -112,21 +112,23 @@ def factorize_hashes(h1: np.ndarray, h2: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 @njit(cache=True)
-def latest_per_group(groups: np.ndarray, t: np.ndarray, rank: np.ndarray, n_groups: int) -> np.ndarray:
-    """For every group, the row with the largest ``(t, rank)`` (-1 for a group without rows).
+def latest_per_group(groups: np.ndarray, t: np.ndarray, codes: np.ndarray, rank_of_code: np.ndarray,
+                     n_groups: int) -> np.ndarray:
+    """For every group, the row with the largest ``(t, rank_of_code[codes])`` (-1 for a group without rows).
 
-    Among rows with equal ``t`` and ``rank`` the first is kept (callers rank by
-    the value the row sets, so such rows set the same value).
+    Among rows with equal ``t`` and rank the first is kept (callers rank the
+    values rows set, so such rows set the same value).
 
     Examples
     --------
-    >>> latest_per_group(np.array([0, 1, 0, 0]), np.array([5, 1, 9, 9]), np.array([0, 0, 1, 2]), 3).tolist()
+    >>> latest_per_group(np.array([0, 1, 0, 0]), np.array([5, 1, 9, 9]), np.array([0, 0, 1, 2]),
+    ...                  np.array([0, 1, 2]), 3).tolist()
     [3, 1, -1]
     """
     best = np.full(n_groups, -1, dtype=np.int64)
     for i in range(groups.shape[0]):
         g = groups[i]
         b = best[g]
-        if b < 0 or t[i] > t[b] or (t[i] == t[b] and rank[i] > rank[b]):
+        if b < 0 or t[i] > t[b] or (t[i] == t[b] and rank_of_code[codes[i]] > rank_of_code[codes[b]]):
             best[g] = i
     return best

@@ -35,10 +35,7 @@ def _take(offsets: np.ndarray, data: np.ndarray, which: np.ndarray) -> tuple[np.
     lengths = offsets[which + 1] - offsets[which]
     out = np.zeros(which.size + 1, dtype=np.int64)
     np.cumsum(lengths, out=out[1:])
-    if out[-1] == 0:
-        return out, _EMPTY_U8
-    src = np.repeat(offsets[which] - out[:-1], lengths) + np.arange(int(out[-1]), dtype=np.int64)
-    return out, data[src]
+    return out, K.gather_bytes(offsets, data, np.ascontiguousarray(which, dtype=np.int64), out)
 
 
 def encode_ids(values: Any, column: str = "customer_id") -> tuple[str, np.ndarray, np.ndarray]:

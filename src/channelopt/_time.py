@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numba import njit, prange
 
 from ._values import plain
 from .config import check_zone
@@ -92,19 +93,83 @@ def zone_codes(tz: Any, n: int, default_tz: str, *, column: str = "tz", row_offs
 
 
 _NS_PER_HOUR = 3_600_000_000_000
+_NS_PER_DAY = 24 * _NS_PER_HOUR
+_QUARTER_NS = 15 * 60 * NS_PER_S
+_MAX_TABLE = 1 << 22  # most (zone, quarter hour) offsets tabulated per call
 
 
 def local_hour_weekday(utc_ns: np.ndarray, codes: np.ndarray, zones: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Local hour (0-23) and weekday (0 = Monday) of each instant, one vectorised pass per zone."""
-    hour = np.empty(utc_ns.shape[0], dtype=np.int16)
-    weekday = np.empty(utc_ns.shape[0], dtype=np.int16)
-    for k, zone in enumerate(zones):
-        sel = codes == k if len(zones) > 1 else slice(None)
-        # local wall-clock time in ns (floor divisions: correct before 1970 too); 1970-01-01 was a Thursday
-        wall = pd.DatetimeIndex(utc_ns[sel].view("M8[ns]")).tz_localize("UTC").tz_convert(zone).tz_localize(None).asi8
-        hour[sel] = (wall // _NS_PER_HOUR) % 24
-        weekday[sel] = (wall // (24 * _NS_PER_HOUR) + 3) % 7
+    """Local hour (0-23) and weekday (0 = Monday) of each instant.
+
+    The UTC offset of every zone is tabulated per quarter hour of UTC over the
+    span of the instants (modern zone offsets change on quarter hours) and one
+    compiled pass reads each instant's offset from that table; the few quarter
+    hours in which an offset changes (historical local mean times) and spans
+    too long to tabulate go through pandas' ``tz_convert``. Exact either way.
+
+    Examples
+    --------
+    >>> t = np.array([0, 12 * _NS_PER_HOUR])          # 1970-01-01 00:00 and 12:00 UTC
+    >>> hour, weekday = local_hour_weekday(t, np.array([0, 1]), ["UTC", "America/New_York"])
+    >>> hour.tolist(), weekday.tolist()                 # a Thursday; 07:00 in New York
+    ([0, 7], [3, 3])
+    """
+    utc_ns = np.ascontiguousarray(utc_ns, dtype=np.int64)
+    n = utc_ns.shape[0]
+    hour = np.empty(n, dtype=np.int16)
+    weekday = np.empty(n, dtype=np.int16)
+    if n == 0:
+        return hour, weekday
+    codes = np.zeros(n, dtype=np.int64) if len(zones) == 1 else np.ascontiguousarray(codes, dtype=np.int64)
+    first = int(utc_ns.min()) // _QUARTER_NS
+    n_slots = int(utc_ns.max()) // _QUARTER_NS - first + 1
+    if n_slots * len(zones) <= min(_MAX_TABLE, n):  # else tabulating costs more than it saves
+        offset, exact = _offset_table(first, n_slots, zones)
+        todo = _wall_fields(utc_ns, codes, first, offset, exact, hour, weekday)
+    else:
+        todo = np.arange(n)
+    if todo.size:
+        for k, zone in enumerate(zones):
+            rows = todo[codes[todo] == k]
+            if rows.size:
+                wall = _wall_ns(utc_ns[rows], zone)
+                hour[rows] = (wall // _NS_PER_HOUR) % 24
+                weekday[rows] = (wall // _NS_PER_DAY + 3) % 7  # 1970-01-01 was a Thursday
     return hour, weekday
+
+
+def _wall_ns(utc_ns: np.ndarray, zone: str) -> np.ndarray:
+    """Local wall-clock time in ns of UTC instants."""
+    return pd.DatetimeIndex(utc_ns.view("M8[ns]")).tz_localize("UTC").tz_convert(zone).tz_localize(None).asi8
+
+
+def _offset_table(first: int, n_slots: int, zones: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """UTC offset (ns) of each zone at the start of each quarter hour, and whether it holds to the quarter's end."""
+    start = (first + np.arange(n_slots, dtype=np.int64)) * _QUARTER_NS
+    last = start + (_QUARTER_NS - 1)
+    offset = np.empty((len(zones), n_slots), dtype=np.int64)
+    exact = np.empty((len(zones), n_slots), dtype=np.bool_)
+    for k, zone in enumerate(zones):
+        offset[k] = _wall_ns(start, zone) - start
+        exact[k] = offset[k] == _wall_ns(last, zone) - last
+    return offset, exact
+
+
+@njit(cache=True, parallel=True)
+def _wall_fields(utc_ns, codes, first, offset, exact, hour, weekday):
+    """Fill hour and weekday from the offset table; return the rows whose quarter hour is not exact."""
+    n = utc_ns.shape[0]
+    miss = np.zeros(n, dtype=np.bool_)
+    for i in prange(n):
+        k = codes[i]
+        s = utc_ns[i] // _QUARTER_NS - first
+        if exact[k, s]:
+            wall = utc_ns[i] + offset[k, s]
+            hour[i] = (wall // _NS_PER_HOUR) % 24
+            weekday[i] = (wall // _NS_PER_DAY + 3) % 7
+        else:
+            miss[i] = True
+    return np.flatnonzero(miss)
 
 
 def as_utc_timestamp(value: Any, name: str) -> pd.Timestamp:

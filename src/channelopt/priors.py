@@ -43,13 +43,26 @@ SEGMENT_MEAN_PSEUDO = 50.0
 SEGMENT_MIN_CUSTOMERS = 30
 
 
-def _collect(sends, responses, hashes, j, sample):
-    col = np.asarray(sends[:, j], dtype=np.float64)
+_BLOCK = 8  # arms whose columns are copied out together (one pass over the rows per block)
+
+
+def _columns(sends, responses, hashes, sample):
+    """``(n, k)`` per arm: the sends and responses of (a sample of) the customers with sends on it."""
+    sends = np.asarray(sends)
+    n_arms = sends.shape[1]
+    out = []
+    for j0 in range(0, n_arms, _BLOCK):
+        block = np.ascontiguousarray(sends[:, j0:j0 + _BLOCK].T)
+        out += [_collect(block[j - j0], responses, hashes, j, sample) for j in range(j0, min(j0 + _BLOCK, n_arms))]
+    return out
+
+
+def _collect(col, responses, hashes, j, sample):
     rows = np.flatnonzero(col > 0)
     if rows.size > sample:
         rows = rows[np.argpartition(hashes[rows], sample - 1)[:sample]]
     rows = rows[np.argsort(hashes[rows], kind="stable")]
-    n = col[rows]
+    n = np.asarray(col[rows], dtype=np.float64)
     k = np.minimum(np.asarray(responses[rows, j], dtype=np.float64), n)
     return n, k
 
@@ -115,7 +128,7 @@ def fit_population_prior(
     alpha = np.empty(n_arms)
     beta = np.empty(n_arms)
     max_strength = float(max_strength)
-    cols = [_collect(sends, responses, hashes, j, sample) for j in range(n_arms)]
+    cols = _columns(sends, responses, hashes, sample)
     dim_of = np.searchsorted(dim_offsets, np.arange(n_arms), side="right") - 1
     tot_n = np.array([cols[j][0].sum() for j in range(n_arms)])
     tot_k = np.array([cols[j][1].sum() for j in range(n_arms)])

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+import numba
 import numpy as np
 
 from . import _grouping as G
@@ -283,13 +284,17 @@ class PosteriorStore:
 
 def minutes_up(ns: np.ndarray) -> np.ndarray:
     """Send times as int32 minutes since the epoch, rounded up (so caps and gaps never come short)."""
-    return (-((-np.asarray(ns, dtype=np.int64)) // NS_PER_MIN)).astype(np.int32)
+    ns = np.asarray(ns, dtype=np.int64)
+    if ns.size >= 4096:  # a log: one compiled pass; a single send: numpy, no thread start-up
+        return K.ceil_minutes(np.ascontiguousarray(ns))
+    return (-((-ns) // NS_PER_MIN)).astype(np.int32)
 
 
-def _latest(rows: np.ndarray, t: np.ndarray, rank: np.ndarray, n: int) -> np.ndarray:
-    """Positions of each customer's latest row by ``(t, rank)``, in row order of the customers."""
+def _latest(rows: np.ndarray, t: np.ndarray, codes: np.ndarray, rank_of_code: np.ndarray, n: int) -> np.ndarray:
+    """Positions of each customer's latest row by ``(t, rank_of_code[codes])``, in row order of the customers."""
     best = G.latest_per_group(np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(t, dtype=np.int64),
-                              np.ascontiguousarray(rank, dtype=np.int64), n)
+                              np.ascontiguousarray(codes, dtype=np.int64),
+                              np.ascontiguousarray(rank_of_code, dtype=np.int64), n)
     return best[best >= 0]
 
 
@@ -401,9 +406,13 @@ class Ingestion:
         self.counts["after_as_of"] += int((~keep).sum())
         if not keep.any():
             return
-        sel = np.flatnonzero(keep)
-        ids = enc.customer_id.iloc[sel] if sel.size < len(enc) else enc.customer_id
-        self.index, rows = self.index.extend(ids)
+        whole = bool(keep.all())
+        sel = None if whole else np.flatnonzero(keep)
+
+        def take(a: Any) -> Any:
+            return a if whole else a[sel]
+
+        self.index, rows = self.index.extend(enc.customer_id if whole else enc.customer_id.iloc[sel])
         n = len(self.index)
         if n > self.sends.shape[0]:
             self.sends, self.responses = _grow(self.sends, n), _grow(self.responses, n)
@@ -421,52 +430,48 @@ class Ingestion:
             self.seg, self.seg_t = _grow(self.seg, n), _grow(self.seg_t, n)
             self.seg[old:] = -1
             self.seg_t[old:] = NAT
-        sent = enc.sent_ns[sel]
-        resp = enc.responded_ns[sel]
-        arms = enc.arms[sel]
-        window = self.config.window_ns
-        in_window = (resp != NAT) & (resp - sent <= window)
-        resolved_at = np.where(in_window, resp, sent + window) if self.config.resolve == "reply" else sent + window
-        negative = enc.unsubscribed[sel] | enc.complained[sel]
-        counted = resolved_at <= t
-        if w != NAT:
-            before = resolved_at <= w
-            self.counts["before_watermark"] += int(before.sum())
-            counted &= ~before
-        self.counts["pending"] += int((resolved_at > t).sum())
-        success = in_window & ~negative & counted
-        self.counts["counted"] += int(counted.sum())
-        self.counts["responses"] += int(success.sum())
-        c = np.flatnonzero(counted)
-        if c.size:
-            weight = self._decay(t - sent[c])
-            K.accumulate(rows[c], np.ascontiguousarray(arms[c]), weight, success[c], self.sends, self.responses)
-        channel = arms[:, 0].astype(np.int64)
-        ok = np.flatnonzero(success)
+        sent = take(enc.sent_ns)
+        resp = take(enc.responded_ns)
+        arms = np.ascontiguousarray(take(enc.arms))
+        unsubscribed, complained = take(enc.unsubscribed), take(enc.complained)
+        outcome, weight = K.resolve_sends(sent, resp, unsubscribed | complained, t, w, self.config.window_ns,
+                                          self.config.resolve == "reply", self.config.half_life_ns)
+        tally = np.bincount(outcome, minlength=4)
+        self.counts["before_watermark"] += int(tally[K.BEFORE_WATERMARK])
+        self.counts["pending"] += int(tally[K.PENDING])
+        self.counts["counted"] += int(tally[K.COUNTED] + tally[K.RESPONDED])
+        self.counts["responses"] += int(tally[K.RESPONDED])
+        parts = numba.get_num_threads()
+        K.accumulate(rows, arms, weight, outcome, self.sends, self.responses, parts)
+        channel = arms[:, 0].astype(np.int8)  # at most 32 channels (uint32 masks)
+        ok = np.flatnonzero(outcome == K.RESPONDED)
+        segment_codes = take(enc.segment_codes) if enc.segment_codes is not None else None
         if ok.size:
             bins = latency_bins(resp[ok] - sent[ok])
             np.add.at(self.latency, (channel[ok], bins), 1.0)
-            if enc.segment_codes is not None:
-                self._add_segment_latency(enc.segment_codes[sel][ok], enc.segments, channel[ok], bins)
+            if segment_codes is not None:
+                self._add_segment_latency(segment_codes[ok], enc.segments, channel[ok], bins)
         # every send by T enters the contact history (idempotent: an identical send is kept once)
-        K.remember_sends(rows, minutes_up(sent), channel.astype(np.int8), self.hist_t,
-                         self.hist_c)
-        unsub = enc.unsubscribed[sel] & (sent > self.unsub_after_ns)
-        for flags, target in ((unsub, self.unsub), (enc.complained[sel], self.compl)):
+        K.remember_log_sends(rows, minutes_up(sent), channel, self.hist_t, self.hist_c, parts)
+        unsub = unsubscribed & (sent > self.unsub_after_ns)
+        for flags, target in ((unsub, self.unsub), (complained, self.compl)):
             f = np.flatnonzero(flags)
             if f.size:
                 np.bitwise_or.at(target, rows[f], (np.uint32(1) << channel[f].astype(np.uint32)))
-        f = np.flatnonzero(enc.complained[sel])
+        f = np.flatnonzero(complained)
         if f.size:
             np.maximum.at(self.last_compl, rows[f], sent[f])
-        if enc.segment_codes is not None:
-            named = np.flatnonzero(enc.segment_codes[sel] >= 0)
+        if segment_codes is not None:
+            named = np.flatnonzero(segment_codes >= 0)
             if named.size:
-                self._update_segment(rows[named], sent[named], enc.segment_codes[sel][named], enc.segments)
+                self._update_segment(rows[named], sent[named], segment_codes[named], enc.segments)
         # only rows that name their zone teach it: a log without ``tz`` keeps the learned zones
-        z = np.flatnonzero(enc.tz_known[sel])
-        if z.size:
-            self._update_zone(rows[z], sent[z], enc.zone_codes[sel][z], enc.zones)
+        tz_known = take(enc.tz_known)
+        if tz_known.all():
+            self._update_zone(rows, sent, take(enc.zone_codes), enc.zones)
+        elif tz_known.any():
+            z = np.flatnonzero(tz_known)
+            self._update_zone(rows[z], sent[z], take(enc.zone_codes)[z], enc.zones)
 
     def _segment_index(self, names: list[str]) -> np.ndarray:
         """Index in ``self.segments`` of each of a chunk's segment names (new names are appended)."""
@@ -511,10 +516,10 @@ class Ingestion:
         """The latest send of this ingestion that names a segment sets the customer's segment
         (ties: the larger name), whatever the order of rows and chunks; an earlier ingestion's
         segment stays until a send names another."""
-        seg = self._segment_index(names)[codes]
+        local = self._segment_index(names)
         rank_of = np.argsort(np.argsort(np.array(self.segments, dtype=object), kind="stable"), kind="stable")
-        pick = _latest(rows, sent, rank_of[seg], len(self.index))
-        r, t, sg = rows[pick], sent[pick], seg[pick]
+        pick = _latest(rows, sent, codes, rank_of[local], len(self.index))
+        r, t, sg = rows[pick], sent[pick], local[codes[pick]]
         cur = self.seg[r].astype(np.int64)
         cur_rank = np.where(cur >= 0, rank_of[np.maximum(cur, 0)], -1)
         newer = (t > self.seg_t[r]) | ((t == self.seg_t[r]) & (rank_of[sg] > cur_rank))
@@ -525,8 +530,7 @@ class Ingestion:
         """Latest send per customer sets their zone (ties: the larger zone name)."""
         names = np.array(zones, dtype=object)
         rank_of = {z: r for r, z in enumerate(sorted(zones))}
-        name_rank = np.array([rank_of[z] for z in zones], dtype=np.int64)[codes]
-        pick = _latest(rows, sent, name_rank, len(self.index))
+        pick = _latest(rows, sent, codes, np.array([rank_of[z] for z in zones], dtype=np.int64), len(self.index))
         r, t = rows[pick], sent[pick]
         newer = t > self.last_sent[r]
         tie = np.flatnonzero(t == self.last_sent[r])
@@ -535,15 +539,15 @@ class Ingestion:
         if not newer.any():
             return
         r, t, zc = r[newer], t[newer], codes[pick][newer]
-        local = {}
-        for code in np.unique(zc):
+        local = np.zeros(len(zones), dtype=np.uint16)  # index in ``self.zones`` of each of the chunk's zones
+        for code in np.flatnonzero(np.bincount(zc, minlength=len(zones))):
             name = str(names[code])
             if name not in self.zones:
                 if len(self.zones) >= 65535:
                     raise ValueError("column 'tz': more than 65535 distinct time zones")
                 self.zones.append(name)
-            local[int(code)] = self.zones.index(name)
-        self.zone[r] = np.array([local[int(c)] for c in zc], dtype=np.uint16)
+            local[code] = self.zones.index(name)
+        self.zone[r] = local[zc]
         self.last_sent[r] = t
 
     def finish(self) -> PosteriorStore:
