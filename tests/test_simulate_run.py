@@ -85,8 +85,10 @@ def test_defaults_give_the_logs_and_populations_they_always_gave() -> None:
     arrays = np.concatenate([pop.base_rate, pop.channel_effect.ravel(), pop.wording_effect.ravel(),
                              pop.hour_effect.ravel(), pop.weekday_effect.ravel(), pop.peak_hour,
                              pop.delay_median_s.ravel(), pop.consent.ravel().astype(float), pop.segment.astype(float)])
-    assert hashlib.sha256(arrays.tobytes()).hexdigest() == \
-        "6c68263b003697ac50ffc8d390c4f529b09266849a1af7d4cdd4ee2888e0c779"
+    # rounded to 9 decimals: numpy's exp/cos may differ in the last bit between CPUs (AVX2 vs AVX-512);
+    # the unrounded digest 6c68263b... was pinned on an AMD EPYC machine
+    assert hashlib.sha256(np.round(arrays, 9).tobytes()).hexdigest() == \
+        "443c4b2a748f3621328e826b6692ec1796c61733653cea2b17108e7ba4ef6b49"
     assert (pop.switch_ns == NAT).all() and (pop.switch_to == -1).all() and pop.fatigue == 0.0
 
 
