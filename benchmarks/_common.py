@@ -320,14 +320,13 @@ def make_store(space: co.ArmSpace, n: int, seed: int = 0, ids: pa.Array | None =
     if not np.array_equal(rows, np.arange(n)):
         raise RuntimeError("CustomerIndex.extend did not give rows 0..n-1 in id order")
     sends, responses = make_counts(n, space.n_arms, rng)
-    nat = np.iinfo(np.int64).min
     last_sent = NOW.value - rng.integers(1, 90 * 86400, size=n, dtype=np.int64) * 1_000_000_000
     return PosteriorStore(
         space=space, index=index, sends=sends, responses=responses,
         unsubscribed=np.zeros(n, dtype=np.uint32), complained=np.zeros(n, dtype=np.uint32),
-        last_complaint_ns=np.full(n, nat, dtype=np.int64),
+        last_complaint_min=np.full(n, np.iinfo(np.int32).min, dtype=np.int32),
         prior_alpha=np.full(space.n_arms, PRIOR_ALPHA), prior_beta=np.full(space.n_arms, PRIOR_BETA),
-        last_sent_ns=last_sent, zone=rng.integers(0, len(ZONES), size=n).astype(np.uint16), zones=ZONES,
+        last_sent_min=(-(-last_sent // 60_000_000_000)).astype(np.int32), zone=rng.integers(0, len(ZONES), size=n).astype(np.uint16), zones=ZONES,
         consent=np.full(n, (1 << len(space.channels)) - 1, dtype=np.uint32),
         history_min=_history(last_sent, rng), history_channel=rng.integers(0, len(space.channels),
                                                                           size=(n, HISTORY_SLOTS)).astype(np.int8),

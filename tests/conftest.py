@@ -12,8 +12,15 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 import channelopt as co
+
+# the suite is reproducible: property tests draw the same examples on every run (and CI);
+# HYPOTHESIS_PROFILE=explore draws new ones and keeps failures in the local example database
+settings.register_profile("default", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -89,3 +96,23 @@ def fitted_model(space: co.ArmSpace, logs: pd.DataFrame) -> co.ChannelModel:
     """A model fitted on :func:`logs` as of 35 days after T0 (do not mutate it)."""
     return co.ChannelModel(space, response_window="72h", half_life="30D", seed=7).fit(
         logs, as_of=T0 + pd.Timedelta(days=35))
+
+
+def save_as_format_3(model: co.ChannelModel, path) -> None:
+    """Save ``model`` in the layout of format version 3 (int64 ns complaint and zone times, row-order
+    id hashes, int64 id order): what channelopt wrote before version 4."""
+    from channelopt._persist import read_directory, write_directory
+    from channelopt.state import HISTORY_EMPTY
+
+    tmp = f"{path}.v4"
+    model.save(tmp)
+    manifest, arrays = read_directory(tmp)
+    arrays = {k: np.array(v) for k, v in arrays.items()}
+    for name in ("last_complaint", "last_sent"):
+        minutes = arrays.pop(f"{name}_min").astype(np.int64)
+        arrays[f"{name}_ns"] = np.where(minutes == HISTORY_EMPTY, np.iinfo(np.int64).min, minutes * 60 * 10**9)
+    arrays["id_hashes"] = model.state_.index.hashes
+    arrays["id_order"] = arrays["id_order"].astype(np.int64)
+    manifest = {k: v for k, v in manifest.items() if k != "arrays"}
+    manifest["format_version"] = 3
+    write_directory(path, arrays, manifest)

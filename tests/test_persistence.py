@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import channelopt as co
+from conftest import T0, save_as_format_3
 
 NOW = pd.Timestamp("2026-04-08 07:30", tz="UTC")
 SRC = Path(co.__file__).resolve().parent
@@ -147,11 +148,37 @@ def rewrite_manifest(path: Path, **changes) -> None:
     (path / "manifest.json").write_text(json.dumps(manifest))
 
 
+def test_a_format_3_model_loads_and_decides_as_before(space, tmp_path):
+    """Version 3 held int64 ns times and row-order id hashes; loading narrows them to version 4's layout."""
+    logs = pd.DataFrame({"customer_id": ["a", "a", "b", "c"],
+                         "sent_at": [T0, T0 + pd.Timedelta("90s"), T0 + pd.Timedelta("30s"), T0],
+                         "channel": ["email", "sms", "push", "email"], "responded_at": [None] * 4,
+                         "complained": [False, True, True, False], "tz": ["UTC", "Europe/Paris", "UTC", None]})
+    model = co.ChannelModel(space).fit(logs, as_of=T0 + pd.Timedelta("5D"))
+    save_as_format_3(model, tmp_path / "v3")
+    back = co.load(tmp_path / "v3")
+    st, old = model.state_, back.state_
+    for name in ("last_complaint_min", "last_sent_min", "zone", "sends", "history_min"):
+        np.testing.assert_array_equal(getattr(old, name), getattr(st, name))
+        assert getattr(old, name).dtype == getattr(st, name).dtype
+    assert old.index.order.dtype == np.int32
+    np.testing.assert_array_equal(old.index.hashes, st.index.hashes)
+    # a complaint at 09:01:30 is kept as minute 09:02 (rounded up, as the send history)
+    assert old.last_complaint_min[st.index.row_of("a")] == (T0 + pd.Timedelta("2min")).value // 60_000_000_000
+    now = T0 + pd.Timedelta("6D")
+    for cid in ("a", "b", "c"):
+        assert back.choose_channel(cid, now=now) == model.choose_channel(cid, now=now)
+    # saved again, it is a version 4 file with the same state
+    back.save(tmp_path / "v4")
+    assert json.loads((tmp_path / "v4" / "manifest.json").read_text())["format_version"] == 4
+    np.testing.assert_array_equal(co.load(tmp_path / "v4").state_.last_sent_min, st.last_sent_min)
+
+
 def test_wrong_format_version(fitted_model, tmp_path):
     fitted_model.save(tmp_path / "m")
     rewrite_manifest(tmp_path / "m", format_version=99)
     with pytest.raises(ValueError, match=re.escape("model format version 99 is not supported (this channelopt "
-                                                   "reads versions 2, 3)")):
+                                                   "reads versions 2, 3, 4)")):
         co.load(tmp_path / "m")
 
 

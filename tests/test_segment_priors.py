@@ -15,6 +15,7 @@ import channelopt as co
 from channelopt import state as state_module
 from channelopt.priors import SEGMENT_MIN_CUSTOMERS, fit_population_prior, fit_segment_priors
 from channelopt.simulate import UniformPolicy, make_population, simulate_logs
+from conftest import save_as_format_3
 
 SPACE = co.ArmSpace(channels=["email", "sms", "push"], wordings=["plain", "urgent"])
 NOW = pd.Timestamp("2026-02-01 06:00", tz="UTC")
@@ -227,7 +228,7 @@ def test_save_load_keeps_the_segments(model: co.ChannelModel, tmp_path: Path) ->
 def test_a_format_2_model_loads_with_population_priors(model: co.ChannelModel, tmp_path: Path) -> None:
     """Files written before segment priors: nobody has a segment, every segment row is the population's."""
     path = tmp_path / "old"
-    model.save(path)
+    save_as_format_3(model, path)
     manifest = json.loads((path / "manifest.json").read_text())
     for name in ("segment", "segment_alpha", "segment_beta"):
         (path / manifest["arrays"].pop(name)["file"]).unlink()

@@ -20,7 +20,7 @@ D = pd.Timedelta(days=1)
 EMAIL, SMS, PUSH, PLAIN, URGENT = 0, 1, 2, 3, 4
 HOUR0, WEEKDAY0 = 5, 29  # flat offsets of the hour and weekday blocks (3 channels + 2 wordings)
 
-PER_CUSTOMER = ("sends", "responses", "unsubscribed", "complained", "last_complaint_ns", "last_sent_ns")
+PER_CUSTOMER = ("sends", "responses", "unsubscribed", "complained", "last_complaint_min", "last_sent_min")
 
 
 def sends(*rows: tuple) -> pd.DataFrame:
@@ -63,7 +63,7 @@ def assert_same_state(a, b, *, rtol: float = 0.0) -> None:
     """Same customers and statistics (exactly, or to ``rtol`` for the float statistics and the prior)."""
     x, y = aligned(a), aligned(b)
     assert list(x["ids"]) == list(y["ids"])
-    for name in ("unsubscribed", "complained", "last_complaint_ns", "last_sent_ns", "zone"):
+    for name in ("unsubscribed", "complained", "last_complaint_min", "last_sent_min", "zone"):
         np.testing.assert_array_equal(x[name], y[name], err_msg=name)
     for name in ("sends", "responses"):
         if rtol:
@@ -167,9 +167,10 @@ def test_negative_outcomes_are_failures_and_set_flags(space):
     assert st_.sends[c].sum() == 0.0  # pending: no statistics yet ...
     assert st_.unsubscribed[[a, b, c]].tolist() == [1 << EMAIL, 1 << PUSH, 0]
     assert st_.complained[[a, b, c]].tolist() == [1 << SMS, 1 << PUSH, 1 << SMS]  # ... but the flag is set
-    assert st_.last_complaint_ns[a] == (T0 + D).value
-    assert st_.last_complaint_ns[b] == T0.value
-    assert st_.last_complaint_ns[c] == (T0 + 10 * D).value
+    minute = 60 * 10**9  # minutes since the epoch, rounded up (T0 and D are whole minutes)
+    assert st_.last_complaint_min[a] == (T0 + D).value // minute
+    assert st_.last_complaint_min[b] == T0.value // minute
+    assert st_.last_complaint_min[c] == (T0 + 10 * D).value // minute
     assert m.last_fit_["responses"] == 1
     # flags are idempotent: a second ingestion of the same rows leaves them as they are
     m.partial_fit(logs, as_of=T0 + 20 * D)

@@ -23,6 +23,7 @@ from ._values import plain
 __all__ = ["CustomerIndex", "encode_ids", "encode_one"]
 
 _EMPTY_U8 = np.zeros(0, dtype=np.uint8)
+_MAX_CUSTOMERS = 2**31 - 1  # rows are int32 in the sorted order
 
 
 def _first(values: Any) -> Any:
@@ -123,17 +124,23 @@ class CustomerIndex:
     kind: str | None
     offsets: np.ndarray  # int64[n + 1]
     data: np.ndarray  # uint8 id bytes
-    hashes: np.ndarray  # uint64[n], row order
     sorted_hashes: np.ndarray  # uint64[n]
-    order: np.ndarray  # int64[n]: row of each sorted hash
+    order: np.ndarray  # int32[n]: row of each sorted hash
 
     @classmethod
     def empty(cls) -> "CustomerIndex":
-        z = np.zeros(0, dtype=np.uint64)
-        return cls(None, np.zeros(1, dtype=np.int64), _EMPTY_U8, z, z, np.zeros(0, dtype=np.int64))
+        return cls(None, np.zeros(1, dtype=np.int64), _EMPTY_U8, np.zeros(0, dtype=np.uint64),
+                   np.zeros(0, dtype=np.int32))
 
     def __len__(self) -> int:
-        return int(self.hashes.shape[0])
+        return int(self.sorted_hashes.shape[0])
+
+    @property
+    def hashes(self) -> np.ndarray:
+        """The hash of every id in row order (computed on each call: the index keeps only the sorted copy)."""
+        out = np.empty(len(self), dtype=np.uint64)
+        out[self.order] = self.sorted_hashes
+        return out
 
     def _check_kind(self, kind: str, example: Any) -> None:
         if self.kind is not None and kind != self.kind:
@@ -187,6 +194,8 @@ class CustomerIndex:
         if new.size == 0:
             return self, u_rows[codes]
         n_old = len(self)
+        if n_old + new.size > _MAX_CUSTOMERS:
+            raise ValueError(f"{column}: more than {_MAX_CUSTOMERS:,} distinct customers in one model")
         u_rows[new] = n_old + np.arange(new.size, dtype=np.int64)
         n_offsets, n_data = _take(u_offsets, u_data, new)
         new_hashes = u_hashes[new]
@@ -197,9 +206,8 @@ class CustomerIndex:
             kind,
             np.concatenate([self.offsets, self.offsets[-1] + n_offsets[1:]]),
             np.concatenate([self.data, n_data]),
-            np.concatenate([self.hashes, new_hashes]),
             np.insert(self.sorted_hashes, at, new_hashes[by_hash]),
-            np.insert(self.order, at, n_old + by_hash),
+            np.insert(self.order, at, (n_old + by_hash).astype(np.int32)),
         )
         return idx, u_rows[codes]
 
@@ -214,10 +222,9 @@ class CustomerIndex:
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Arrays to persist."""
-        return {"id_offsets": self.offsets, "id_data": self.data, "id_hashes": self.hashes,
-                "id_sorted_hashes": self.sorted_hashes, "id_order": self.order}
+        return {"id_offsets": self.offsets, "id_data": self.data, "id_sorted_hashes": self.sorted_hashes,
+                "id_order": self.order}
 
     @classmethod
     def from_arrays(cls, kind: str | None, arrays: dict[str, np.ndarray]) -> "CustomerIndex":
-        return cls(kind, arrays["id_offsets"], arrays["id_data"], arrays["id_hashes"],
-                   arrays["id_sorted_hashes"], arrays["id_order"])
+        return cls(kind, arrays["id_offsets"], arrays["id_data"], arrays["id_sorted_hashes"], arrays["id_order"])

@@ -128,7 +128,8 @@ def apply_events(store: PosteriorStore, events: list[Event]) -> PosteriorStore:
             consent[r], unsub[r] = _fold(e, int(consent[r]), int(unsub[r]))
     return replace(store, index=index, sends=grown(store.sends), responses=grown(store.responses),
                    unsubscribed=unsub, complained=grown(store.complained),
-                   last_complaint_ns=grown(store.last_complaint_ns, NAT), last_sent_ns=grown(store.last_sent_ns, NAT),
+                   last_complaint_min=grown(store.last_complaint_min, HISTORY_EMPTY),
+                   last_sent_min=grown(store.last_sent_min, HISTORY_EMPTY),
                    zone=grown(store.zone), consent=consent, history_min=hist_t, history_channel=hist_c,
                    segment=grown(store.segment, -1))
 

@@ -88,7 +88,7 @@ _C_HEADER = 10
  _A_N, _A_N_ARMS, _A_N_GROUPS, _A_N_HIST_ROWS, _A_N_HIST, _A_N_BYTES, _A_SIZE) = range(22)
 #: dtype of every array of the address table, in its order
 _A_DTYPES = (np.float32, np.float32, np.float64, np.float64, np.int16, np.uint32, np.uint32, np.int32, np.int8,
-             np.int64, np.uint64, np.int64, np.int64, np.uint8, np.uint16)
+             np.int32, np.uint64, np.int32, np.int64, np.uint8, np.uint16)
 
 _LIST_TYPES = (list, tuple, set, frozenset)
 _CACHE_MAX = 256
@@ -123,7 +123,7 @@ def _store_arrays(addr):
     unsub = carray(_at(addr[_A_UNSUB], np.uint32), (n,))
     hist_min = carray(_at(addr[_A_HIST_MIN], np.int32), (addr[_A_N_HIST_ROWS], addr[_A_N_HIST]))
     hist_c = carray(_at(addr[_A_HIST_CH], np.int8), (addr[_A_N_HIST_ROWS], addr[_A_N_HIST]))
-    complaint = carray(_at(addr[_A_COMPLAINT], np.int64), (n,))
+    complaint = carray(_at(addr[_A_COMPLAINT], np.int32), (n,))
     return sends, responses, prior_a, prior_b, segment, consent, unsub, hist_min, hist_c, complaint
 
 
@@ -132,7 +132,7 @@ def _locate(addr, raw):
     """``(row, zone code)`` of the id whose bytes are ``raw`` (``(-1, -1)`` when unknown)."""
     n = addr[_A_N]
     sorted_hash = carray(_at(addr[_A_SORTED], np.uint64), (n,))
-    order = carray(_at(addr[_A_ORDER], np.int64), (n,))
+    order = carray(_at(addr[_A_ORDER], np.int32), (n,))
     id_offsets = carray(_at(addr[_A_ID_OFFSETS], np.int64), (n + 1,))
     id_data = carray(_at(addr[_A_ID_DATA], np.uint8), (addr[_A_N_BYTES],))
     zone = carray(_at(addr[_A_ZONE], np.uint16), (n,))
@@ -262,7 +262,9 @@ def _decide(raw, addr, row, seg_code, hrow, bits_in, unsub_in, mask, conf, slots
         for c in range(n_ch):
             if not (eff >> c) & 1:
                 earliest[c] = NO_TIME
-        lc = np.int64(complaint[row]) if row >= 0 else np.int64(NAT)
+        lc = np.int64(NAT)
+        if row >= 0 and complaint[row] != HISTORY_EMPTY:  # minutes, rounded up as the history
+            lc = np.int64(complaint[row]) * _NS_PER_MIN
         recent = lc != NAT and now - lc < conf[_C_COOLOFF]
         suppressed = recent and promotional
         if suppressed:
@@ -330,7 +332,7 @@ class _StoreView:
         self.consent, self.unsub = st.consent, st.unsubscribed
         self.hist_min, self.hist_c = st.history_min, st.history_channel
         self.arrays = (st.sends, st.responses, prior_a, prior_b, segment, st.consent, st.unsubscribed,
-                       st.history_min, st.history_channel, st.last_complaint_ns, idx.sorted_hashes, idx.order,
+                       st.history_min, st.history_channel, st.last_complaint_min, idx.sorted_hashes, idx.order,
                        idx.offsets, idx.data, st.zone)
         n = len(idx)
         n_arms = st.sends.shape[1] if st.sends.ndim == 2 else -1

@@ -22,7 +22,7 @@ from .config import ModelConfig, _whole, check_zone, parse_duration
 from .contact import HOLD_REASONS, ContactPolicy, channel_bits, earliest_send_times
 from .schema import encode_logs
 from .sources import iter_frames, read_table
-from .state import HISTORY_EMPTY, Ingestion, PosteriorStore, minutes_up
+from .state import HISTORY_EMPTY, NS_PER_MIN, Ingestion, PosteriorStore, minutes_up
 from .timing import latency_quantile, slot_tables
 
 if TYPE_CHECKING:
@@ -400,7 +400,8 @@ class ChannelModel:
         unsub = np.where(known, st.unsubscribed[safe], 0).astype(np.uint32)
         hist_t = np.where(known[:, None], st.history_min[safe], HISTORY_EMPTY).astype(np.int32)
         hist_c = np.where(known[:, None], st.history_channel[safe], 0).astype(np.int8)
-        complaint = np.where(known, st.last_complaint_ns[safe], NAT).astype(np.int64)
+        complaint_min = np.where(known, st.last_complaint_min[safe], HISTORY_EMPTY)
+        complaint = np.where(complaint_min != HISTORY_EMPTY, complaint_min.astype(np.int64) * NS_PER_MIN, NAT)
         if len(self._ledger):
             if n == 1 and not isinstance(ids, pd.Series):
                 hits = [0] if self._ledger.of(ids[0]) else []

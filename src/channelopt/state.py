@@ -55,9 +55,10 @@ from .schema import EncodedLogs, segment_text_codes
 
 __all__ = ["PosteriorStore", "Ingestion", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 3
-#: Older format versions :meth:`PosteriorStore.load` still reads (missing arrays get their defaults).
-READABLE_VERSIONS = (2, 3)
+FORMAT_VERSION = 4
+#: Older format versions :meth:`PosteriorStore.load` still reads (missing arrays get their defaults;
+#: version 3 and earlier held int64 ns times, row-order id hashes and an int64 id order).
+READABLE_VERSIONS = (2, 3, 4)
 #: Segments a model can tell apart (``segment`` is int16 per customer).
 MAX_SEGMENTS = 32767
 
@@ -79,10 +80,12 @@ class PosteriorStore:
         Decayed sufficient statistics as of ``watermark_ns``.
     unsubscribed, complained : uint32 (n_customers,)
         Bit ``c`` set when the customer unsubscribed / complained on channel ``c``.
-    last_complaint_ns : int64 (n_customers,)
-        Send time of the latest complained message (NAT when none).
-    last_sent_ns : int64 (n_customers,)
-        Latest send with a known ``tz`` seen for the customer (NAT when none).
+    last_complaint_min : int32 (n_customers,)
+        Send time of the latest complained message, minutes since the epoch
+        rounded up as in the send history (``HISTORY_EMPTY`` when none).
+    last_sent_min : int32 (n_customers,)
+        Latest send with a known ``tz`` seen for the customer, minutes rounded
+        up (``HISTORY_EMPTY`` when none); within one minute the larger zone name wins.
     zone : uint16 (n_customers,)
         Index into ``zones`` of the customer's time zone, from the ``tz`` of their
         latest send that names one (0 = the model's default zone).
@@ -115,10 +118,10 @@ class PosteriorStore:
     responses: np.ndarray
     unsubscribed: np.ndarray
     complained: np.ndarray
-    last_complaint_ns: np.ndarray
+    last_complaint_min: np.ndarray
     prior_alpha: np.ndarray
     prior_beta: np.ndarray
-    last_sent_ns: np.ndarray
+    last_sent_min: np.ndarray
     zone: np.ndarray
     zones: tuple[str, ...]
     consent: np.ndarray
@@ -150,7 +153,7 @@ class PosteriorStore:
         z32 = np.zeros((0, n_arms), dtype=np.float32)
         prior = np.ones(n_arms, dtype=np.float64)
         return cls(space, CustomerIndex.empty(), z32, z32.copy(), np.zeros(0, np.uint32), np.zeros(0, np.uint32),
-                   np.zeros(0, np.int64), prior, prior.copy(), np.zeros(0, np.int64), np.zeros(0, np.uint16),
+                   np.zeros(0, np.int32), prior, prior.copy(), np.zeros(0, np.int32), np.zeros(0, np.uint16),
                    (default_tz,), np.zeros(0, np.uint32), np.zeros((0, HISTORY_SLOTS), np.int32),
                    np.zeros((0, HISTORY_SLOTS), np.int8), np.zeros((len(space.channels), LATENCY_EDGES_S.size)),
                    int(NAT), {})
@@ -209,8 +212,8 @@ class PosteriorStore:
     # -- persistence ----------------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
         out = {"sends": self.sends, "responses": self.responses, "unsubscribed": self.unsubscribed,
-               "complained": self.complained, "last_complaint_ns": self.last_complaint_ns,
-               "prior_alpha": self.prior_alpha, "prior_beta": self.prior_beta, "last_sent_ns": self.last_sent_ns,
+               "complained": self.complained, "last_complaint_min": self.last_complaint_min,
+               "prior_alpha": self.prior_alpha, "prior_beta": self.prior_beta, "last_sent_min": self.last_sent_min,
                "zone": self.zone, "consent": self.consent, "history_min": self.history_min,
                "history_channel": self.history_channel, "latency": self.latency,
                "latency_segment": self.latency_segment if self.latency_segment.shape[0] else
@@ -250,16 +253,20 @@ class PosteriorStore:
         n, n_arms = int(manifest["n_customers"]), space.n_arms
         expected = {"sends": ((n, n_arms), np.float32), "responses": ((n, n_arms), np.float32),
                     "unsubscribed": ((n,), np.uint32), "complained": ((n,), np.uint32),
-                    "last_complaint_ns": ((n,), np.int64), "last_sent_ns": ((n,), np.int64),
+                    "last_complaint_min": ((n,), np.int32), "last_sent_min": ((n,), np.int32),
                     "zone": ((n,), np.uint16), "consent": ((n,), np.uint32),
                     "history_min": ((n, HISTORY_SLOTS), np.int32), "history_channel": ((n, HISTORY_SLOTS), np.int8),
                     "latency": ((len(space.channels), LATENCY_EDGES_S.size), np.float64),
                     "latency_segment": ((len(manifest["segments"]), len(space.channels), LATENCY_EDGES_S.size),
                                         np.float64), "prior_alpha": ((n_arms,), np.float64),
                     "prior_beta": ((n_arms,), np.float64), "id_offsets": ((n + 1,), np.int64),
-                    "id_data": (None, np.uint8), "id_hashes": ((n,), np.uint64),
-                    "id_sorted_hashes": ((n,), np.uint64), "id_order": ((n,), np.int64)}
+                    "id_data": (None, np.uint8),
+                    "id_sorted_hashes": ((n,), np.uint64), "id_order": ((n,), np.int32)}
         n_seg = len(manifest["segments"])
+        if manifest["format_version"] <= 3:  # int64 ns times and id order: read, then narrowed below
+            del expected["last_complaint_min"], expected["last_sent_min"]
+            expected.update({"last_complaint_ns": ((n,), np.int64), "last_sent_ns": ((n,), np.int64),
+                             "id_order": ((n,), np.int64)})
         if manifest["format_version"] >= 3:
             expected.update({"segment": ((n,), np.int16), "segment_alpha": ((n_seg, n_arms), np.float64),
                              "segment_beta": ((n_seg, n_arms), np.float64)})
@@ -274,9 +281,17 @@ class PosteriorStore:
         if n and "segment" in expected and int(a["segment"].max()) >= n_seg:
             raise ValueError(f"{path}: array 'segment' refers to segment {int(a['segment'].max())}, "
                              f"manifest lists {n_seg}")
+        if manifest["format_version"] <= 3:
+            for name in ("last_complaint", "last_sent"):
+                ns = a.pop(f"{name}_ns")
+                a[f"{name}_min"] = np.where(ns == NAT, HISTORY_EMPTY,
+                                            minutes_up(np.where(ns == NAT, 0, ns))).astype(np.int32)
+            if n and int(a["id_order"].max()) >= 2**31:
+                raise ValueError(f"{path}: more than 2**31 customers")
+            a["id_order"] = a["id_order"].astype(np.int32)
         index = CustomerIndex.from_arrays(manifest["id_kind"], a)
         return cls(space, index, a["sends"], a["responses"], a["unsubscribed"], a["complained"],
-                   a["last_complaint_ns"], a["prior_alpha"], a["prior_beta"], a["last_sent_ns"], a["zone"],
+                   a["last_complaint_min"], a["prior_alpha"], a["prior_beta"], a["last_sent_min"], a["zone"],
                    zones, a["consent"], a["history_min"], a["history_channel"], a["latency"],
                    int(manifest["watermark_ns"]), dict(manifest.get("counts", {})), a["latency_segment"],
                    tuple(manifest["segments"]), a.get("segment"), a.get("segment_alpha"), a.get("segment_beta"))
@@ -343,10 +358,10 @@ class Ingestion:
         self.responses = _grow(np.asarray(st.responses, dtype=np.float32) * np.float32(decay), n)
         self.unsub = _grow(np.array(st.unsubscribed, dtype=np.uint32), n)
         self.compl = _grow(np.array(st.complained, dtype=np.uint32), n)
-        self.last_compl = _grow(np.array(st.last_complaint_ns, dtype=np.int64), n)
-        self.last_compl[n:] = NAT
-        self.last_sent = _grow(np.array(st.last_sent_ns, dtype=np.int64), n)
-        self.last_sent[n:] = NAT
+        self.last_compl = _grow(np.array(st.last_complaint_min, dtype=np.int32), n)  # minutes, as stored
+        self.last_compl[n:] = HISTORY_EMPTY
+        self.last_sent = _grow(np.array(st.last_sent_min, dtype=np.int32), n)
+        self.last_sent[n:] = HISTORY_EMPTY
         self.zone = _grow(np.array(st.zone, dtype=np.uint16), n)
         self.zones = list(st.zones)
         self.consent = _grow(np.array(st.consent, dtype=np.uint32), n)
@@ -419,8 +434,8 @@ class Ingestion:
             self.unsub, self.compl = _grow(self.unsub, n), _grow(self.compl, n)
             old = self.last_compl.shape[0]
             self.last_compl, self.last_sent = _grow(self.last_compl, n), _grow(self.last_sent, n)
-            self.last_compl[old:] = NAT
-            self.last_sent[old:] = NAT
+            self.last_compl[old:] = HISTORY_EMPTY
+            self.last_sent[old:] = HISTORY_EMPTY
             self.zone = _grow(self.zone, n)
             self.consent = _grow(self.consent, n)
             old = self.hist_t.shape[0]
@@ -452,7 +467,8 @@ class Ingestion:
             if segment_codes is not None:
                 self._add_segment_latency(segment_codes[ok], enc.segments, channel[ok], bins)
         # every send by T enters the contact history (idempotent: an identical send is kept once)
-        K.remember_log_sends(rows, minutes_up(sent), channel, self.hist_t, self.hist_c, parts)
+        sent_min = minutes_up(sent)
+        K.remember_log_sends(rows, sent_min, channel, self.hist_t, self.hist_c, parts)
         unsub = unsubscribed & (sent > self.unsub_after_ns)
         for flags, target in ((unsub, self.unsub), (complained, self.compl)):
             f = np.flatnonzero(flags)
@@ -460,7 +476,7 @@ class Ingestion:
                 np.bitwise_or.at(target, rows[f], (np.uint32(1) << channel[f].astype(np.uint32)))
         f = np.flatnonzero(complained)
         if f.size:
-            np.maximum.at(self.last_compl, rows[f], sent[f])
+            np.maximum.at(self.last_compl, rows[f], sent_min[f])
         if segment_codes is not None:
             named = np.flatnonzero(segment_codes >= 0)
             if named.size:
@@ -468,10 +484,10 @@ class Ingestion:
         # only rows that name their zone teach it: a log without ``tz`` keeps the learned zones
         tz_known = take(enc.tz_known)
         if tz_known.all():
-            self._update_zone(rows, sent, take(enc.zone_codes), enc.zones)
+            self._update_zone(rows, sent_min, take(enc.zone_codes), enc.zones)
         elif tz_known.any():
             z = np.flatnonzero(tz_known)
-            self._update_zone(rows[z], sent[z], take(enc.zone_codes)[z], enc.zones)
+            self._update_zone(rows[z], sent_min[z], take(enc.zone_codes)[z], enc.zones)
 
     def _segment_index(self, names: list[str]) -> np.ndarray:
         """Index in ``self.segments`` of each of a chunk's segment names (new names are appended)."""
@@ -527,15 +543,18 @@ class Ingestion:
         self.seg_t[r[newer]] = t[newer]
 
     def _update_zone(self, rows: np.ndarray, sent: np.ndarray, codes: np.ndarray, zones: list[str]) -> None:
-        """Latest send per customer sets their zone (ties: the larger zone name)."""
+        """The latest send minute per customer (``sent`` in minutes) sets their zone; within a minute,
+        the larger zone name wins, whatever the order of rows, chunks and fits."""
         names = np.array(zones, dtype=object)
-        rank_of = {z: r for r, z in enumerate(sorted(zones))}
-        pick = _latest(rows, sent, codes, np.array([rank_of[z] for z in zones], dtype=np.int64), len(self.index))
+        rank_of = {z: r for r, z in enumerate(sorted(set(zones) | set(self.zones)))}
+        chunk_rank = np.array([rank_of[z] for z in zones], dtype=np.int64)
+        pick = _latest(rows, sent, codes, chunk_rank, len(self.index))
         r, t = rows[pick], sent[pick]
         newer = t > self.last_sent[r]
         tie = np.flatnonzero(t == self.last_sent[r])
-        if tie.size:  # same instant seen in an earlier chunk: the larger zone name wins, as within a chunk
-            newer[tie] = [str(names[codes[pick[i]]]) > self.zones[self.zone[r[i]]] for i in tie]
+        if tie.size:  # same minute seen in an earlier chunk or fit: the larger zone name wins, as within a chunk
+            stored_rank = np.array([rank_of[z] for z in self.zones], dtype=np.int64)
+            newer[tie] = chunk_rank[codes[pick[tie]]] > stored_rank[self.zone[r[tie]]]
         if not newer.any():
             return
         r, t, zc = r[newer], t[newer], codes[pick][newer]
@@ -567,12 +586,13 @@ class Ingestion:
             self._start(t)
         n = len(self.index)
         sends, responses = self.sends[:n], self.responses[:n]
-        alpha, beta = fit_population_prior(sends, responses, self.index.hashes, self.base.space.offsets,
+        hashes = self.index.hashes
+        alpha, beta = fit_population_prior(sends, responses, hashes, self.base.space.offsets,
                                            max_strength=self.config.prior_max_strength,
                                            sample=self.config.prior_sample)
         self._grow_latency_segment()
         seg = self._sort_segments(n)
-        seg_alpha, seg_beta = fit_segment_priors(sends, responses, self.index.hashes, self.base.space.offsets, seg,
+        seg_alpha, seg_beta = fit_segment_priors(sends, responses, hashes, self.base.space.offsets, seg,
                                                  len(self.segments), alpha, beta,
                                                  max_strength=self.config.prior_max_strength,
                                                  sample=self.config.prior_sample)
@@ -580,7 +600,8 @@ class Ingestion:
         for k in ("counted", "responses"):
             totals[k] = totals.get(k, 0) + self.counts[k]
         return replace(self.base, index=self.index, sends=sends, responses=responses, unsubscribed=self.unsub[:n],
-                       complained=self.compl[:n], last_complaint_ns=self.last_compl[:n], last_sent_ns=self.last_sent[:n],
+                       complained=self.compl[:n], last_complaint_min=self.last_compl[:n],
+                       last_sent_min=self.last_sent[:n],
                        zone=self.zone[:n], zones=tuple(self.zones), consent=self.consent[:n],
                        history_min=self.hist_t[:n], history_channel=self.hist_c[:n], latency=self.latency,
                        latency_segment=self.latency_segment, segments=tuple(self.segments),
