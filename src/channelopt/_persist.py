@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -129,11 +130,16 @@ def read_directory(path: str | os.PathLike[str], *, verify: bool = True,
     if not isinstance(entries, dict):
         raise ValueError(f"{mpath}: manifest lists no arrays")
     arrays: dict[str, np.ndarray] = {}
+    for entry in entries.values():
+        if not (root / entry["file"]).is_file():
+            raise ValueError(f"{root}: array file {entry['file']!r} is missing")
+    digests: dict[str, str] = {}
+    if verify:  # hashlib releases the GIL: the files are hashed on every core at once
+        with ThreadPoolExecutor(max_workers=max(1, min(len(entries), os.cpu_count() or 1))) as pool:
+            digests = dict(zip(entries, pool.map(lambda e: sha256_file(root / e["file"]), entries.values())))
     for name, entry in entries.items():
         file = root / entry["file"]
-        if not file.is_file():
-            raise ValueError(f"{root}: array file {entry['file']!r} is missing")
-        if verify and sha256_file(file) != entry["sha256"]:
+        if verify and digests[name] != entry["sha256"]:
             raise ValueError(f"{file}: checksum mismatch (the file was changed or corrupted)")
         try:
             use_mmap = mmap and int(np.prod(entry["shape"])) > 0  # an empty array cannot be mapped
