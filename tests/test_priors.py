@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from channelopt.priors import fit_population_prior
 
@@ -138,3 +140,22 @@ def test_same_input_same_prior():
     second = fit_population_prior(sends.copy(), responses.copy(), hashes.copy(), np.array([0, 4]))
     np.testing.assert_array_equal(first[0], second[0])
     np.testing.assert_array_equal(first[1], second[1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=hs.integers(0, 2**31 - 1), n=hs.integers(1, 300), sample=hs.integers(1, 120),
+       density=hs.floats(0.0, 1.0))
+def test_prior_sample_is_the_smallest_hashes_with_sends(seed, n, sample, density):
+    # the customers with sends on an arm, ordered by id hash, first `sample` of them (k capped at n)
+    from channelopt.priors import _columns
+
+    rng = np.random.default_rng(seed)
+    sends = np.where(rng.random((n, 5)) < density, rng.integers(1, 9, (n, 5)), 0).astype(np.float32)
+    responses = np.floor(sends * rng.random((n, 5)) * 1.3).astype(np.float32)
+    hashes = rng.integers(0, 2**63, size=n, dtype=np.uint64)
+    cols = _columns(sends, responses, hashes, sample)
+    for j in range(5):
+        rows = np.flatnonzero(sends[:, j] > 0)
+        rows = rows[np.argsort(hashes[rows], kind="stable")][:sample]
+        np.testing.assert_array_equal(cols[j][0], sends[rows, j].astype(np.float64))
+        np.testing.assert_array_equal(cols[j][1], np.minimum(responses[rows, j], sends[rows, j]).astype(np.float64))

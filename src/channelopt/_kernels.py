@@ -428,3 +428,36 @@ def remember_log_sends(rows, minutes, channels, hist_t, hist_c, parts) -> None:
         for i in range(rows.shape[0]):
             if rows[i] % parts == p:
                 _remember(rows[i], minutes[i], channels[i], hist_t, hist_c)
+
+
+# -- prior sample ---------------------------------------------------------------
+
+
+@njit(cache=True)
+def sample_in_order(sends, responses, order, sample):
+    """For every arm, ``(n, k)`` of the first ``sample`` customers in ``order`` with sends on it.
+
+    One pass over the customers in ``order`` (for the prior: id-hash order),
+    stopping once every arm has its sample; ``k`` is capped at ``n``. Returns
+    float64 arrays ``(n_arms, sample)`` and the count filled per arm.
+    """
+    n_arms = sends.shape[1]
+    n_out = np.zeros((n_arms, sample))
+    k_out = np.zeros((n_arms, sample))
+    count = np.zeros(n_arms, dtype=np.int64)
+    full = 0
+    for q in range(order.shape[0]):
+        r = order[q]
+        for j in range(n_arms):
+            c = count[j]
+            if c < sample:
+                s = np.float64(sends[r, j])
+                if s > 0:
+                    n_out[j, c] = s
+                    k_out[j, c] = min(np.float64(responses[r, j]), s)
+                    count[j] = c + 1
+                    if c + 1 == sample:
+                        full += 1
+        if full == n_arms:
+            break
+    return n_out, k_out, count

@@ -30,6 +30,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import special
 
+from . import _kernels as K
+
 __all__ = ["fit_population_prior", "fit_segment_priors"]
 
 _MIN_STRENGTH = 0.5
@@ -43,28 +45,16 @@ SEGMENT_MEAN_PSEUDO = 50.0
 SEGMENT_MIN_CUSTOMERS = 30
 
 
-_BLOCK = 8  # arms whose columns are copied out together (one pass over the rows per block)
-
-
-def _columns(sends, responses, hashes, sample):
-    """``(n, k)`` per arm: the sends and responses of (a sample of) the customers with sends on it."""
-    sends = np.asarray(sends)
-    n_arms = sends.shape[1]
-    out = []
-    for j0 in range(0, n_arms, _BLOCK):
-        block = np.ascontiguousarray(sends[:, j0:j0 + _BLOCK].T)
-        out += [_collect(block[j - j0], responses, hashes, j, sample) for j in range(j0, min(j0 + _BLOCK, n_arms))]
-    return out
-
-
-def _collect(col, responses, hashes, j, sample):
-    rows = np.flatnonzero(col > 0)
-    if rows.size > sample:
-        rows = rows[np.argpartition(hashes[rows], sample - 1)[:sample]]
-    rows = rows[np.argsort(hashes[rows], kind="stable")]
-    n = np.asarray(col[rows], dtype=np.float64)
-    k = np.minimum(np.asarray(responses[rows, j], dtype=np.float64), n)
-    return n, k
+def _columns(sends, responses, hashes, sample, by_hash=None):
+    """``(n, k)`` per arm: the sends and responses of the first ``sample`` customers in id-hash
+    order among those with sends on it (``k`` capped at ``n``), in that order."""
+    sends = np.ascontiguousarray(sends)
+    if by_hash is None:
+        by_hash = np.argsort(np.asarray(hashes), kind="stable")
+    sample = int(max(0, min(sample, sends.shape[0])))
+    n, k, count = K.sample_in_order(sends, np.ascontiguousarray(responses),
+                                    np.ascontiguousarray(by_hash, dtype=np.int64), sample)
+    return [(n[j, :count[j]], k[j, :count[j]]) for j in range(sends.shape[1])]
 
 
 def _moments(n, k):
@@ -89,6 +79,7 @@ def fit_population_prior(
     sample: int = 5000,
     centre: np.ndarray | None = None,
     centre_weight: float = _MEAN_PSEUDO,
+    by_hash: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit ``Beta(alpha_j, beta_j)`` for every arm ``j`` from per-customer statistics.
 
@@ -110,6 +101,9 @@ def fit_population_prior(
         history gets ``centre`` with strength 2.
     centre_weight : float, default 2
         ``w``: the hyperprior's weight in sends.
+    by_hash : array (n_customers,) of int, optional
+        The customers' rows sorted by ``hashes`` (``CustomerIndex.order``);
+        computed with a stable argsort when not given.
 
     Returns
     -------
@@ -128,7 +122,7 @@ def fit_population_prior(
     alpha = np.empty(n_arms)
     beta = np.empty(n_arms)
     max_strength = float(max_strength)
-    cols = _columns(sends, responses, hashes, sample)
+    cols = _columns(sends, responses, hashes, sample, by_hash)
     dim_of = np.searchsorted(dim_offsets, np.arange(n_arms), side="right") - 1
     tot_n = np.array([cols[j][0].sum() for j in range(n_arms)])
     tot_k = np.array([cols[j][1].sum() for j in range(n_arms)])

@@ -307,7 +307,7 @@ def minutes_up(ns: np.ndarray) -> np.ndarray:
 
 def _latest(rows: np.ndarray, t: np.ndarray, codes: np.ndarray, rank_of_code: np.ndarray, n: int) -> np.ndarray:
     """Positions of each customer's latest row by ``(t, rank_of_code[codes])``, in row order of the customers."""
-    best = G.latest_per_group(np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(t, dtype=np.int64),
+    best = G.latest_per_group(np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(t),
                               np.ascontiguousarray(codes, dtype=np.int64),
                               np.ascontiguousarray(rank_of_code, dtype=np.int64), n)
     return best[best >= 0]
@@ -589,7 +589,7 @@ class Ingestion:
         hashes = self.index.hashes
         alpha, beta = fit_population_prior(sends, responses, hashes, self.base.space.offsets,
                                            max_strength=self.config.prior_max_strength,
-                                           sample=self.config.prior_sample)
+                                           sample=self.config.prior_sample, by_hash=self.index.order)
         self._grow_latency_segment()
         seg = self._sort_segments(n)
         seg_alpha, seg_beta = fit_segment_priors(sends, responses, hashes, self.base.space.offsets, seg,
