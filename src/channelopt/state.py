@@ -313,11 +313,17 @@ def _latest(rows: np.ndarray, t: np.ndarray, codes: np.ndarray, rank_of_code: np
     return best[best >= 0]
 
 
+def _trim(arr: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` rows of a working array, copied when it has spare capacity (so the
+    store does not keep up to twice its size alive)."""
+    return arr[:n] if arr.shape[0] == n else arr[:n].copy()
+
+
 def _grow(arr: np.ndarray, n: int) -> np.ndarray:
-    """``arr`` with at least ``n`` rows (geometric growth, new rows zeroed)."""
+    """``arr`` with at least ``n`` rows (doubling, new rows zeroed; :func:`_trim` cuts the spare rows)."""
     if arr.shape[0] >= n:
         return arr
-    cap = max(n, int(arr.shape[0] * 1.5) + 1024)
+    cap = max(n, 2 * arr.shape[0] + 1024)
     out = np.zeros((cap,) + arr.shape[1:], dtype=arr.dtype)
     out[: arr.shape[0]] = arr
     return out
@@ -585,7 +591,7 @@ class Ingestion:
         if not self._started:
             self._start(t)
         n = len(self.index)
-        sends, responses = self.sends[:n], self.responses[:n]
+        sends, responses = _trim(self.sends, n), _trim(self.responses, n)
         hashes = self.index.hashes
         alpha, beta = fit_population_prior(sends, responses, hashes, self.base.space.offsets,
                                            max_strength=self.config.prior_max_strength,
@@ -599,11 +605,11 @@ class Ingestion:
         totals = dict(self.base.counts)
         for k in ("counted", "responses"):
             totals[k] = totals.get(k, 0) + self.counts[k]
-        return replace(self.base, index=self.index, sends=sends, responses=responses, unsubscribed=self.unsub[:n],
-                       complained=self.compl[:n], last_complaint_min=self.last_compl[:n],
-                       last_sent_min=self.last_sent[:n],
-                       zone=self.zone[:n], zones=tuple(self.zones), consent=self.consent[:n],
-                       history_min=self.hist_t[:n], history_channel=self.hist_c[:n], latency=self.latency,
+        return replace(self.base, index=self.index, sends=sends, responses=responses,
+                       unsubscribed=_trim(self.unsub, n), complained=_trim(self.compl, n),
+                       last_complaint_min=_trim(self.last_compl, n), last_sent_min=_trim(self.last_sent, n),
+                       zone=_trim(self.zone, n), zones=tuple(self.zones), consent=_trim(self.consent, n),
+                       history_min=_trim(self.hist_t, n), history_channel=_trim(self.hist_c, n), latency=self.latency,
                        latency_segment=self.latency_segment, segments=tuple(self.segments),
                        prior_alpha=alpha, prior_beta=beta, segment=seg, segment_alpha=seg_alpha,
                        segment_beta=seg_beta, watermark_ns=int(t), counts=totals)
