@@ -46,14 +46,36 @@ def _kind(path: Path) -> str | None:
     return None
 
 
+def _rebatched(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """Frames of about ``chunk_rows`` rows from Arrow record batches (a Parquet row group or a CSV
+    block ends a batch early; small batches are joined, so every chunk pays its fixed costs once).
+    A source without rows gives one empty frame, so the caller can say it is empty."""
+    buf: list[pa.RecordBatch] = []
+    rows = total = 0
+    empty = None
+    for batch in batches:
+        if batch.num_rows == 0:
+            empty = batch
+            continue
+        buf.append(batch)
+        rows += batch.num_rows
+        total += batch.num_rows
+        if rows >= chunk_rows:
+            yield pa.Table.from_batches(buf).to_pandas()
+            buf, rows = [], 0
+    if buf:
+        yield pa.Table.from_batches(buf).to_pandas()
+    elif empty is not None and total == 0:
+        yield empty.to_pandas()
+
+
 def _iter_file(path: Path, chunk_rows: int, name: str) -> Iterator[pd.DataFrame]:
     if _kind(path) == "parquet":
         try:
             pf = pq.ParquetFile(path)
         except (pa.ArrowInvalid, OSError) as exc:
             raise ValueError(f"{name}: cannot read Parquet file {str(path)!r} ({exc})") from None
-        for batch in pf.iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
+        yield from _rebatched(pf.iter_batches(batch_size=chunk_rows), chunk_rows)
     else:
         # every column is read as text (CSV has no types): ids keep leading zeros, a column that is
         # empty in the first block cannot change type later; the schema layer parses the values
@@ -62,8 +84,7 @@ def _iter_file(path: Path, chunk_rows: int, name: str) -> Iterator[pd.DataFrame]
         read = pacsv.ReadOptions(block_size=1 << 24)
         try:
             reader = pacsv.open_csv(path, read_options=read, convert_options=opts)
-            for batch in reader:
-                yield batch.to_pandas()
+            yield from _rebatched(reader, chunk_rows)
         except (pa.ArrowInvalid, OSError) as exc:
             raise ValueError(f"{name}: cannot read CSV file {str(path)!r} ({exc})") from None
 
@@ -81,8 +102,9 @@ def iter_frames(source: Any, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, name: str 
     Parameters
     ----------
     source : DataFrame, iterable of DataFrames, or path / glob (str or PathLike)
-        Parquet files are read in record batches of ``chunk_rows``; CSV files in
-        blocks, both with pyarrow, so memory stays bounded.
+        Parquet files (by record batch) and CSV files (by block) are read with
+        pyarrow and yielded in chunks of about ``chunk_rows`` rows (at most
+        twice that), so memory stays bounded.
 
     Examples
     --------
