@@ -196,12 +196,12 @@ def hash_bytes(data: np.ndarray, start: int, stop: int) -> np.uint64:
     return splitmix64(h ^ np.uint64(stop - start))
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def hash_many(offsets: np.ndarray, data: np.ndarray) -> np.ndarray:
     """Hash of every id ``data[offsets[i]:offsets[i+1]]``."""
     n = offsets.shape[0] - 1
     out = np.empty(n, dtype=np.uint64)
-    for i in range(n):
+    for i in prange(n):
         out[i] = hash_bytes(data, offsets[i], offsets[i + 1])
     return out
 
