@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     notes += [f"sanity: decayed sends per channel, max relative |channelopt - pandas| = {rel.max():.2e}; "
               f"channelopt counted {counted:,} of {rows:,} rows (the rest pending at as_of)",
               f"log generated in {t_gen:.1f} s, Parquet ({size_mb:.0f} MiB) written in {t_write:.1f} s (not timed)",
-              f"channelopt fit also fits the empirical-Bayes prior and zones; the pandas pipeline stops at the sums",
+              "channelopt fit also fits the empirical-Bayes prior and zones; the pandas pipeline stops at the sums",
               f"first fit: {jit}"]
     for line in notes:
         print(f"# {line}")

@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import channelopt as co
-from channelopt._time import NAT
 
 T0 = pd.Timestamp("2026-03-02 09:00", tz="UTC")  # a Monday
 H = pd.Timedelta(hours=1)

@@ -16,7 +16,6 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._kernels import remember_sends
-from ._time import NAT
 from .state import HISTORY_EMPTY, PosteriorStore, _grow
 
 __all__ = ["Event", "Ledger", "apply_events", "customer_key"]
