@@ -227,7 +227,7 @@ def encode_logs(frame: pd.DataFrame, space: ArmSpace, default_tz: str, *, row_of
             local = _codes(frame[dim], space.labels(dim), dim, required=False, row_offset=row_offset)
         else:
             continue
-        arms[:, d] = np.where(local >= 0, local + offsets[d], -1)
+        arms[:, d] = np.where(local >= 0, local.astype(np.int16) + np.int16(offsets[d]), np.int16(-1))
     return EncodedLogs(
         customer_id=ids,
         sent_ns=sent,
