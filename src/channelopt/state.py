@@ -314,9 +314,15 @@ def _latest(rows: np.ndarray, t: np.ndarray, codes: np.ndarray, rank_of_code: np
 
 
 def _trim(arr: np.ndarray, n: int) -> np.ndarray:
-    """The first ``n`` rows of a working array, copied when it has spare capacity (so the
-    store does not keep up to twice its size alive)."""
-    return arr[:n] if arr.shape[0] == n else arr[:n].copy()
+    """A working array cut to its first ``n`` rows, so the store does not keep up to twice its
+    size alive: shrunk in place (a ``realloc``, no copy) when it owns its memory and nothing
+    else views it (working arrays are never shared), else copied."""
+    if arr.shape[0] == n:
+        return arr
+    if arr.flags.owndata and arr.flags.c_contiguous:
+        arr.resize((n,) + arr.shape[1:], refcheck=False)
+        return arr
+    return arr[:n].copy()
 
 
 def _grow(arr: np.ndarray, n: int) -> np.ndarray:
