@@ -167,6 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     table.add(f"kernel, former Monte Carlo (M={m_mc}), scaled", n, t_k_mc, draws / t_k_mc, C.ratio(t_np, t_k_mc),
               C.ratio(t_k_mc, t_k_off), mae_mc)
     table.add("first call, 200 customers (JIT/cache)", 200, t_first, None, None, None, None)
+    # the floor under any exact ranking: the same number of Beta draws and nothing else
+    K.beta_sample(1.5, 20.0, np.uint64(1), 1000)
+    t_draws, _ = C.best_of(lambda: K.beta_sample(1.5, 20.0, np.uint64(2), draws), args.repeats)
+    table.add(f"for reference: {draws:,} Beta(1.5, 20) draws alone", n, t_draws, draws / t_draws,
+              C.ratio(t_np, t_draws), None, None)
 
     # sanity: both pick channels with the same frequencies (same posteriors, exact draws)
     share_np = np.bincount(np_choice[:, 0], minlength=len(space.channels)) / n
