@@ -34,3 +34,13 @@ def test_csv_chunks_and_an_empty_file(tmp_path):
     pq.write_table(pa.Table.from_pandas(df.iloc[:0], preserve_index=False), empty)
     frames = list(iter_frames(empty, chunk_rows=100))
     assert frames == []  # as before: the caller says "no frames to learn from"
+
+
+def test_a_csv_block_larger_than_a_chunk_is_cut(tmp_path):
+    # pyarrow reads this file as one block of 20,000 rows; chunks stay within [chunk_rows, 2 * chunk_rows)
+    df = pd.DataFrame({"customer_id": [f"c{i}" for i in range(20_000)], "x": [str(i) for i in range(20_000)]})
+    path = tmp_path / "big.csv"
+    df.to_csv(path, index=False)
+    frames = list(iter_frames(path, chunk_rows=1_000))
+    assert [len(f) for f in frames] == [1_000] * 20
+    assert pd.concat(frames, ignore_index=True)["x"].tolist() == df["x"].tolist()

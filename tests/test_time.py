@@ -85,3 +85,12 @@ def test_local_hour_weekday_from_the_quarter_hour_table_matches_pandas(start, da
     t0 = pd.Timestamp(start, tz="UTC").value
     t = t0 + rng.integers(0, days * 86_400 * 10**9, size=400_000)
     _assert_matches_pandas(t, rng.integers(0, len(zones), size=t.size), zones)
+
+
+def test_local_hour_weekday_at_the_limits_of_pandas_timestamps():
+    # the first and last quarter hours that pandas can hold: no table slot may fall outside them
+    # (east of UTC the last instants have no local time in pandas; west of it, the first ones)
+    first = pd.Timestamp.min.value + np.arange(100) * 10**9
+    last = pd.Timestamp.max.value - np.arange(100) * 10**9
+    _assert_matches_pandas(first, np.zeros(100, dtype=np.int64), ["Asia/Tokyo"])
+    _assert_matches_pandas(last, np.zeros(100, dtype=np.int64), ["America/New_York"])

@@ -1,10 +1,11 @@
 """Customer index: id -> row for millions of customers without a Python object per customer.
 
 Ids are stored as one byte buffer with offsets (UTF-8 for string ids, 8
-little-endian bytes for integer ids), hashed with a 64-bit hash; a sorted copy
-of the hashes with the permutation that sorts them answers look-ups by binary
-search, and the stored bytes confirm each match (so hash collisions are
-harmless). The hash also keys every Thompson draw of the customer.
+little-endian bytes for integer ids), hashed with a 64-bit hash; the sorted
+hashes with the (int32) permutation that sorts them answer look-ups (a guess
+from the hash's value, then galloping: hashes are uniform), and the stored bytes
+confirm each match (so hash collisions are harmless). The hash also keys every
+Thompson draw of the customer.
 """
 
 from __future__ import annotations

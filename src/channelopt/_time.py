@@ -96,6 +96,9 @@ _NS_PER_HOUR = 3_600_000_000_000
 _NS_PER_DAY = 24 * _NS_PER_HOUR
 _QUARTER_NS = 15 * 60 * NS_PER_S
 _MAX_TABLE = 1 << 22  # most (zone, quarter hour) offsets tabulated per call
+# quarter hours whose bounds pandas can hold (the first and last partial ones go through pandas)
+_MIN_TABLE_NS = int(pd.Timestamp.min.value)
+_MAX_TABLE_NS = int(pd.Timestamp.max.value)
 
 
 def local_hour_weekday(utc_ns: np.ndarray, codes: np.ndarray, zones: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -123,7 +126,8 @@ def local_hour_weekday(utc_ns: np.ndarray, codes: np.ndarray, zones: list[str]) 
     codes = np.zeros(n, dtype=np.int64) if len(zones) == 1 else np.ascontiguousarray(codes, dtype=np.int64)
     first = int(utc_ns.min()) // _QUARTER_NS
     n_slots = int(utc_ns.max()) // _QUARTER_NS - first + 1
-    if n_slots * len(zones) <= min(_MAX_TABLE, n):  # else tabulating costs more than it saves
+    in_range = _MIN_TABLE_NS <= first * _QUARTER_NS and (first + n_slots) * _QUARTER_NS <= _MAX_TABLE_NS
+    if in_range and n_slots * len(zones) <= min(_MAX_TABLE, n):  # else tabulating costs more than it saves
         offset, exact = _offset_table(first, n_slots, zones)
         todo = _wall_fields(utc_ns, codes, first, offset, exact, hour, weekday)
     else:

@@ -47,8 +47,9 @@ def _kind(path: Path) -> str | None:
 
 
 def _rebatched(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Frames of about ``chunk_rows`` rows from Arrow record batches (a Parquet row group or a CSV
-    block ends a batch early; small batches are joined, so every chunk pays its fixed costs once).
+    """Frames of ``chunk_rows`` to ``2 * chunk_rows`` rows (the last one fewer) from Arrow record
+    batches: small batches (a Parquet row group's tail) are joined, so every chunk pays its fixed
+    costs once, and large ones (a CSV block) are cut.
     A source without rows gives one empty frame, so the caller can say it is empty."""
     buf: list[pa.RecordBatch] = []
     rows = total = 0
@@ -57,12 +58,14 @@ def _rebatched(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[p
         if batch.num_rows == 0:
             empty = batch
             continue
-        buf.append(batch)
-        rows += batch.num_rows
-        total += batch.num_rows
-        if rows >= chunk_rows:
-            yield pa.Table.from_batches(buf).to_pandas()
-            buf, rows = [], 0
+        for start in range(0, batch.num_rows, chunk_rows):  # a CSV block can be far larger than a chunk
+            piece = batch.slice(start, chunk_rows)
+            buf.append(piece)
+            rows += piece.num_rows
+            total += piece.num_rows
+            if rows >= chunk_rows:
+                yield pa.Table.from_batches(buf).to_pandas()
+                buf, rows = [], 0
     if buf:
         yield pa.Table.from_batches(buf).to_pandas()
     elif empty is not None and total == 0:
