@@ -50,7 +50,8 @@ def _rebatched(batches: Iterator[pa.RecordBatch], chunk_rows: int) -> Iterator[p
     """Frames of ``chunk_rows`` to ``2 * chunk_rows`` rows (the last one fewer) from Arrow record
     batches: small batches (a Parquet row group's tail) are joined, so every chunk pays its fixed
     costs once, and large ones (a CSV block) are cut.
-    A source without rows gives one empty frame, so the caller can say it is empty."""
+    A reader whose only batches are empty gives one empty frame (as it did batch by batch), so
+    the caller can say the source is empty; a reader with no batches gives none."""
     buf: list[pa.RecordBatch] = []
     rows = total = 0
     empty = None
