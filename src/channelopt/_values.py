@@ -16,3 +16,20 @@ def plain(value: Any) -> Any:
     ('7', 'c-1')
     """
     return value.item() if isinstance(value, np.generic) else value
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """``repr`` of a value for an error message, cut to ``limit`` characters (inputs may be megabytes).
+
+    Examples
+    --------
+    >>> short("x" * 1000, limit=12)
+    "'xxxxxxxx...' (1000 characters)"
+    >>> short(np.int64(7))
+    '7'
+    """
+    v = plain(value)
+    if isinstance(v, (str, bytes)) and len(v) > limit:
+        return f"{v[:max(limit - 4, 1)]!r}"[:-1] + "...'" + f" ({len(v)} characters)"
+    text = repr(v)
+    return text if len(text) <= limit else text[:limit - 3] + "..."

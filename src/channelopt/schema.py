@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import _kernels as K
-from ._values import plain
+from ._values import plain, short
 from ._index import encode_ids
 from ._time import NAT, local_hour_weekday, to_utc_ns, zone_codes
 from .arms import ArmSpace
@@ -78,27 +78,67 @@ def _codes(s: pd.Series, labels: tuple[str, ...], column: str, *, required: bool
     return out
 
 
-def _is_flag(v: Any) -> bool:
-    return (isinstance(v, (bool, np.bool_)) or (isinstance(v, (int, np.integer, float, np.floating)) and v in (0, 1))
-            or (isinstance(v, str) and v.strip().lower() in ("true", "false", "0", "1", "")))
+_TRUE = frozenset(("true", "1", "yes"))
+_FALSE = frozenset(("false", "0", "no"))
+
+
+def _flag_value(v: Any) -> int:
+    """1 for true, 0 for false, -1 for no value (null, NaN, empty text), -2 for anything else."""
+    if isinstance(v, (bool, np.bool_)):
+        return int(bool(v))
+    if isinstance(v, (int, np.integer)):
+        return int(v) if v in (0, 1) else -2
+    if isinstance(v, (float, np.floating)):
+        if v != v:
+            return -1
+        return int(v) if v in (0.0, 1.0) else -2
+    if isinstance(v, str):
+        t = v.strip().lower()
+        if t in _TRUE:
+            return 1
+        if t in _FALSE:
+            return 0
+        return -1 if t == "" else -2
+    return -2
+
+
+def parse_booleans(values: Any, column: str, *, row_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Parse a column of booleans strictly: ``(given, value)`` as two bool arrays.
+
+    Accepted, in any case and with surrounding spaces: ``true``/``false``,
+    ``yes``/``no``, ``1``/``0`` (as text or numbers) and booleans; null, NaN and
+    empty text mean *no value* (``given`` False). Anything else is one
+    ``ValueError`` naming the column, the row and the value (shortened).
+
+    Examples
+    --------
+    >>> given, value = parse_booleans(pd.Series(["Yes", "no", None, "0", True]), "consent_email")
+    >>> given.tolist(), value.tolist()
+    ([True, True, False, True, True], [True, False, False, False, True])
+    >>> parse_booleans(pd.Series(["true", "maybe"]), "consent_sms")
+    Traceback (most recent call last):
+    ...
+    ValueError: column 'consent_sms': 'maybe' in row 1 is not a boolean (expected true/false, yes/no or 1/0)
+    """
+    s = values if isinstance(values, pd.Series) else pd.Series(values, dtype=object)
+    s = s.reset_index(drop=True)
+    if pd.api.types.is_bool_dtype(s.dtype) and not s.hasnans:
+        v = s.to_numpy(dtype=bool)
+        return np.ones(len(s), dtype=bool), v
+    codes, uniques = _factorize(s)  # nulls are code -1
+    parsed = np.array([_flag_value(v) for v in uniques] + [-1], dtype=np.int64)[codes]
+    bad = parsed == -2
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"column {column!r}: {short(s.iloc[pos])} in row {pos + row_offset} is not a boolean "
+                         "(expected true/false, yes/no or 1/0)")
+    return parsed >= 0, parsed == 1
 
 
 def _flags(frame: pd.DataFrame, column: str, row_offset: int) -> np.ndarray:
-    n = len(frame)
     if column not in frame.columns:
-        return np.zeros(n, dtype=bool)
-    s = frame[column].reset_index(drop=True)
-    if pd.api.types.is_bool_dtype(s.dtype):
-        return s.fillna(False).to_numpy(dtype=bool)
-    codes, uniques = _factorize(s)  # nulls (-1) are False
-    ok = np.array([_is_flag(v) for v in uniques] + [True], dtype=bool)
-    bad = ~ok[codes]
-    if bad.any():
-        pos = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"column {column!r}: {s.iloc[pos]!r} in row {pos + row_offset} is not a boolean")
-    value = np.array([v.strip().lower() in ("true", "1") if isinstance(v, str) else bool(v) for v in uniques]
-                     + [False], dtype=bool)
-    return value[codes]
+        return np.zeros(len(frame), dtype=bool)
+    return parse_booleans(frame[column], column, row_offset=row_offset)[1]  # no value = False
 
 
 def _propensity(frame: pd.DataFrame, row_offset: int) -> np.ndarray:
