@@ -454,8 +454,11 @@ def test_update_consent_errors():
         model.update_consent("u", granted=["fax"])
     with pytest.raises(ValueError, match=re.escape("customers: missing required column 'customer_id'")):
         model.update_consent(pd.DataFrame({"consent_sms": [True]}))
-    with pytest.raises(ValueError, match=re.escape("customers: no consent_<channel> column")):
+    with pytest.raises(ValueError, match=re.escape("customers: column 'consent_fax' names no channel of this model "
+                                                   "(expected consent_email, consent_sms, consent_push, consent_voice)")):
         model.update_consent(pd.DataFrame({"customer_id": ["u"], "consent_fax": [True]}))
+    with pytest.raises(ValueError, match=re.escape("customers: no consent_<channel> column")):
+        model.update_consent(pd.DataFrame({"customer_id": ["u"], "consent": [True]}))
 
 
 def _unsub_logs() -> pd.DataFrame:

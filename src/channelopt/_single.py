@@ -55,7 +55,7 @@ from numba.extending import intrinsic
 
 from ._decide import NO_TIME, NOT_WORTH_COST, OK, decide_one
 from ._kernels import hash_bytes, lookup_one, remember_sends
-from ._ledger import adjust
+from ._ledger import adjust, customer_key
 from ._time import NAT, NS_PER_S, as_utc_timestamp
 from .config import check_zone, parse_duration
 from .contact import HOLD_REASONS, ContactPolicy, channel_bits
@@ -665,9 +665,9 @@ def choose_fast(model: Any, customer_id: Any, now: Any, allowed_channels: Iterab
     argument, whenever an argument is of an unusual type or does not validate,
     so that the general path raises its usual error.
     """
-    try:
-        st = model.state_
-    except AttributeError:
+    snap = model._contacts.current()  # one snapshot: the store and the contact events after it
+    st = snap.store
+    if st is None:
         return None
     view = model.__dict__.get("_single_view")
     if view is None or view.config is not model.config:
@@ -768,8 +768,8 @@ def choose_fast(model: Any, customer_id: Any, now: Any, allowed_channels: Iterab
             bits_in = view.consent_bits(consent)
             if bits_in is None:
                 return None
-        ledger = model._ledger
-        events = ledger.of(customer_id) if len(ledger) else ()
+        recorded = snap.events
+        events = recorded.get(customer_key(customer_id), ()) if recorded else ()
         if events or planned:
             if not isinstance(planned, (list, tuple)):
                 return None

@@ -42,7 +42,7 @@ from .arms import ArmSpace
 from .config import ModelConfig
 from .contact import ContactPolicy
 from .model import ChannelModel, load
-from .sources import csv_header, resolve_paths
+from .sources import csv_header, read_table, resolve_paths
 
 __all__ = ["main", "fit_model", "rank_model", "load_policy", "fit_summary", "decision_mix", "format_mix", "infer_arms",
            "build_parser"]
@@ -262,7 +262,48 @@ def fit_model(logs: Any, model_dir: Any, *, as_of: Any = None, channels: Sequenc
     space = ArmSpace(channels=list(channels), wordings=list(wordings), hours=hours is not False,
                      weekdays=weekdays is not False)
     model = ChannelModel(space, **{k: v for k, v in config_args.items() if v is not _UNSET})
+    previous = _saved_model(model_dir)
+    if previous is not None:
+        # a refit from scratch over a saved model keeps everything recorded about contact (consent,
+        # unsubscriptions, recorded sends, erasures): the channels must be the same ones
+        if tuple(previous.space.channels) != tuple(space.channels):
+            raise ValueError(f"--model: {model_dir} holds a model with channels {', '.join(previous.space.channels)}; "
+                             f"a refit with channels {', '.join(space.channels)} would lose its recorded consent "
+                             "(pass --channels with the same channels, or fit into a new directory)")
+        model._continue_contacts(previous)
     return _save(model.fit(logs, as_of=as_of, progress=progress), model_dir)
+
+
+def _saved_model(model_dir: Any) -> ChannelModel | None:
+    """The model saved at ``model_dir``, or None when nothing is saved there yet."""
+    path = Path(model_dir)
+    if not ((path / "manifest.json").exists() or (path / "CURRENT").exists()):
+        return None
+    return load(path)
+
+
+def forget_customers(model_dir: Any, customer_ids: Sequence[Any]) -> int:
+    """Erase customers from the model at ``model_dir`` and its contact store, then save it.
+
+    Returns how many of the customers the model knew. Afterwards no file of
+    ``model_dir`` holds a byte of their ids (see :meth:`ChannelModel.forget`).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> logs = pd.DataFrame({"customer_id": ["a", "b"], "sent_at": ["2026-01-01", "2026-01-02"],
+    ...                      "channel": ["email", "sms"], "responded_at": ["2026-01-01 01:00", None]})
+    >>> d = os.path.join(tempfile.mkdtemp(), "model")
+    >>> _ = fit_model(logs, d, as_of="2026-01-10")
+    >>> forget_customers(d, ["a", "nobody"]), load(d).state_.n_customers
+    (1, 1)
+    """
+    model = _saved_model(model_dir)
+    if model is None:
+        raise ValueError(f"--model: no saved model at {model_dir}")
+    n = model.forget(customer_ids)
+    model.save(model_dir)
+    return n
 
 
 def _save(model: ChannelModel, model_dir: Any) -> ChannelModel:
@@ -512,6 +553,26 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_forget(args: argparse.Namespace) -> int:
+    texts = list(args.customer or [])
+    if args.ids_file is not None:
+        table = read_table(args.ids_file, name="--ids-file")
+        if "customer_id" not in table.columns:
+            raise ValueError(f"--ids-file: missing required column 'customer_id' (columns present: "
+                             f"{', '.join(map(str, table.columns))})")
+        texts += [str(v) for v in table["customer_id"].tolist()]
+    if not texts:
+        raise ValueError("forget: name customers with --customer ID (repeatable) or --ids-file FILE")
+    model = _saved_model(args.model)
+    if model is None:
+        raise ValueError(f"--model: no saved model at {args.model}")
+    ids = [_parse_customer(model, t) for t in texts]
+    n = forget_customers(args.model, ids)
+    print(f"Forgot {n:,} of {len(set(ids)):,} customers named; {args.model} and its contact store hold no "
+          "trace of them (a tombstone keeps old logs from bringing them back).")
+    return 0
+
+
 def _cmd_explain(args: argparse.Namespace) -> int:
     if not 0 < args.level < 1:
         raise ValueError(f"--level: must be in (0, 1), got {args.level}")
@@ -639,6 +700,15 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--customer", required=True, metavar="ID", help="customer id")
     explain.add_argument("--level", type=float, default=0.9, help="credible interval level (default 0.9)")
     explain.set_defaults(func=_cmd_explain)
+
+    forget = sub.add_parser("forget", parents=[common], formatter_class=raw,
+                            help="erase customers from a saved model and its contact store",
+                            description="Erase customers (statistics, history, consent records) from a saved\n"
+                                        "model and its contact store; a tombstone stops old logs re-adding them.")
+    forget.add_argument("--model", required=True, metavar="DIR", help="saved model directory")
+    forget.add_argument("--customer", action="append", metavar="ID", help="customer id (repeatable)")
+    forget.add_argument("--ids-file", metavar="PATH", help="Parquet/CSV table with a customer_id column")
+    forget.set_defaults(func=_cmd_forget)
     return parser
 
 

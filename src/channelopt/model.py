@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import warnings
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
@@ -13,17 +16,20 @@ from scipy import stats
 
 from . import _kernels as K
 from ._decide import INFEASIBLE, NO_TIME, NOT_WORTH_COST, OK, decide_many, decide_one
-from ._ledger import Event, Ledger, adjust, apply_events, customer_key
+from ._contact_state import ContactState, Snapshot, check_ids, drop_customers
+from ._contacts import FILE_NAME as CONTACTS_FILE, ContactStore
+from ._ledger import Event, adjust, apply_events, customer_key
 from ._single import choose_fast
 from ._time import NAT, NS_PER_S, as_utc_timestamp, zone_codes
 from ._version import __version__
 from .arms import ArmSpace
 from .config import ModelConfig, _whole, check_zone, parse_duration
 from .contact import HOLD_REASONS, ContactPolicy, channel_bits, earliest_send_times
-from .schema import encode_logs
+from .schema import encode_logs, parse_booleans
 from .sources import iter_frames, read_table
 from .state import HISTORY_EMPTY, NS_PER_MIN, Ingestion, PosteriorStore, minutes_up
 from .timing import latency_quantile, slot_tables
+from ._values import short
 
 if TYPE_CHECKING:
     from .cascade import CascadePlan
@@ -208,7 +214,7 @@ class ChannelModel:
     def __init__(self, space: ArmSpace, response_window: Any = "72h", half_life: Any = "90D", seed: int = 0,
                  default_tz: str = "UTC", propensity_draws: int = 256, prior_max_strength: float = 1000.0,
                  prior_sample: int = 5000, policy: ContactPolicy | None = None, hour_smoothing: float = 1.0,
-                 inbound_weight: float = 1.0, resolve: str = "window") -> None:
+                 inbound_weight: float = 1.0, resolve: str = "window", contact_store: Any = None) -> None:
         if not isinstance(space, ArmSpace):
             raise ValueError(f"space: expected an ArmSpace, got {type(space).__name__}")
         self.space = space
@@ -223,14 +229,17 @@ class ChannelModel:
         self.hour_smoothing = hour_smoothing
         self.inbound_weight = inbound_weight
         self.resolve = resolve
+        self.contact_store = contact_store
         self.config = ModelConfig(response_window, half_life, seed, default_tz, propensity_draws,
                                   prior_max_strength, prior_sample, hour_smoothing, inbound_weight, resolve)
         if policy is not None:
             if not isinstance(policy, ContactPolicy):
                 raise ValueError(f"policy: expected a ContactPolicy or None, got {type(policy).__name__}")
             policy.check_channels(space.channels)
-        self._lock = threading.Lock()
-        self._ledger = Ledger()
+        if contact_store is not None and not isinstance(contact_store, (str, os.PathLike)):
+            raise ValueError(f"contact_store: expected a path or None, got {type(contact_store).__name__}")
+        self._lock = threading.Lock()  # one fit, save or erasure at a time
+        self._contacts = ContactState(space.channels, None if contact_store is None else Path(contact_store))
         self._policy_cache: dict[int, tuple[ContactPolicy, np.ndarray, np.ndarray]] = {}
         self._smooth = hour_kernel(self.config.hour_smoothing)
         self._channel_pos = {c: i for i, c in enumerate(space.channels)}
@@ -247,6 +256,18 @@ class ChannelModel:
         fitted = f", customers={self.state_.n_customers}" if hasattr(self, "state_") else ""
         return (f"ChannelModel(channels={list(self.space.channels)}, response_window='{self.config.response_window}', "
                 f"half_life={self.half_life!r}, seed={self.seed}{fitted})")
+
+    @property
+    def state_(self) -> PosteriorStore:
+        """The posterior store decisions read (see :class:`channelopt.state.PosteriorStore`)."""
+        st = self._contacts.snap.store
+        if st is None:
+            raise AttributeError("state_")
+        return st
+
+    @state_.setter
+    def state_(self, store: PosteriorStore) -> None:
+        self._contacts.replace_store(store)
 
     # -- learning -------------------------------------------------------------------
     def fit(self, logs: Any, as_of: Any = None, *, progress: bool = False) -> "ChannelModel":
@@ -293,15 +314,21 @@ class ChannelModel:
         """
         return self._ingest(True, logs, as_of, progress)
 
-    def _ingest(self, incremental: bool, logs: Any, as_of: Any, progress: bool) -> "ChannelModel":
+    def _ingest(self, incremental: bool, logs: Any, as_of: Any, progress: bool,
+                previous: PosteriorStore | None = None) -> "ChannelModel":
         as_of_ns = None if as_of is None else as_utc_timestamp(as_of, "as_of").as_unit("ns").value
+        cs = self._contacts
         with self._lock:
-            # the base is read under the lock, so concurrent partial_fits apply one after the other
-            previous = getattr(self, "state_", None)
+            # the base and the contact events are read together, under both locks: concurrent fits apply
+            # one after the other, and every event is either folded in here or kept for the next snapshot
+            with cs.write_lock:
+                snap, events, reach = cs.pending()
+                tombs = cs.db.tombstones() if cs.db is not None else {}
+            if previous is None:
+                previous = snap.store
             base = previous if incremental else None
             if base is None:
                 base = PosteriorStore.empty(self.space, self.config.default_tz)
-            seq, events = self._ledger.snapshot()
             if previous is not None and not incremental:
                 # consent is not learned from logs: a refit keeps the recorded consent
                 events = _consent_events(previous) + events
@@ -322,25 +349,33 @@ class ChannelModel:
                 if len(frame) == 0:  # e.g. a header-only file in a glob: skipped wherever it comes
                     empty_seen = True
                     continue
-                job.add(encode_logs(frame, self.space, self.config.default_tz, row_offset=offset))
-                offset += len(frame)
+                n_rows = len(frame)
+                if tombs:
+                    frame = _without_forgotten(frame, cs.db, tombs)
+                if len(frame):
+                    job.add(encode_logs(frame, self.space, self.config.default_tz, row_offset=offset))
+                offset += n_rows
                 seen = True
             if not seen:
                 raise ValueError("logs: the frame is empty (0 rows)" if empty_seen else "logs: no frames to learn from")
             store = job.finish()
-            # commit: one reference swap; readers holding the old snapshot are unaffected
-            self.state_ = store
+            # commit: one snapshot swap; readers holding the old snapshot are unaffected, and the events
+            # recorded while the fit ran stay in the new snapshot
+            cs.publish(store, reach)
             self.as_of_ = pd.Timestamp(store.watermark_ns, tz="UTC")
             self.last_fit_ = dict(job.counts)
-            self._ledger.drop_through(seq)
         return self
 
     # -- decisions ------------------------------------------------------------------
     def _state(self) -> PosteriorStore:
-        try:
-            return self.state_
-        except AttributeError:
-            raise ValueError("this ChannelModel is not fitted yet: call fit(logs) first") from None
+        return self._snapshot().store  # type: ignore[return-value]
+
+    def _snapshot(self) -> Snapshot:
+        """The one snapshot (store and contact events together) a decision reads."""
+        snap = self._contacts.current()
+        if snap.store is None:
+            raise ValueError("this ChannelModel is not fitted yet: call fit(logs) first")
+        return snap
 
     def _mask(self, allowed: Iterable[str] | None, exclude: Iterable[str] | None) -> np.ndarray:
         if allowed is None and not exclude:
@@ -382,10 +417,11 @@ class ChannelModel:
                              f"got {pd.Timestamp(ns, tz='UTC')}")
         return ns
 
-    def _rules(self, st: PosteriorStore, rows: np.ndarray, ids: Any, now_ns: int, policy: ContactPolicy | None,
+    def _rules(self, snap: Snapshot, rows: np.ndarray, ids: Any, now_ns: int, policy: ContactPolicy | None,
                mask: np.ndarray, table: pd.DataFrame | None, consent: Iterable[str] | None, promotional: bool,
                value: float | None, planned: Iterable[tuple[int, str]] = ()) -> _Rules:
         """Contact rules of a batch as arrays for the kernel (see :mod:`channelopt._decide`)."""
+        st = snap.store
         n_ch = len(self.space.channels)
         n = rows.shape[0]
         if value is None:
@@ -402,29 +438,23 @@ class ChannelModel:
         hist_c = np.where(known[:, None], st.history_channel[safe], 0).astype(np.int8)
         complaint_min = np.where(known, st.last_complaint_min[safe], HISTORY_EMPTY)
         complaint = np.where(complaint_min != HISTORY_EMPTY, complaint_min.astype(np.int64) * NS_PER_MIN, NAT)
-        if len(self._ledger):
+        recorded = snap.events
+        if recorded:
             if n == 1 and not isinstance(ids, pd.Series):
-                hits = [0] if self._ledger.of(ids[0]) else []
+                hits = [0] if customer_key(ids[0]) in recorded else []
             else:
-                hits = np.flatnonzero(pd.Series(ids).map(customer_key).isin(self._ledger.ids()).to_numpy())
+                hits = np.flatnonzero(pd.Series(ids).map(customer_key).isin(list(recorded)).to_numpy())
             for i in hits:
-                events = self._ledger.of(ids.iloc[i] if isinstance(ids, pd.Series) else ids[i])
+                events = recorded.get(customer_key(ids.iloc[i] if isinstance(ids, pd.Series) else ids[i]), ())
                 bits[i], unsub[i] = adjust(events, int(bits[i]), int(unsub[i]), hist_t[i:i + 1], hist_c[i:i + 1])
         for ns, ch in planned:
             K.remember_sends(np.zeros(1, np.int64), minutes_up(np.array([ns])),
                              np.array([self._channel_pos[ch]], np.int8), hist_t, hist_c)
         if table is not None:
-            for c, name in enumerate(self.space.channels):
-                col = f"consent_{name}"
-                if col in table.columns:
-                    vals = table[col].reset_index(drop=True)
-                    given = vals.notna().to_numpy()
-                    try:
-                        granted = vals.fillna(False).astype(bool).to_numpy()
-                    except (TypeError, ValueError):
-                        raise ValueError(f"customers: column {col!r} must be boolean") from None
-                    bit = np.uint32(1 << c)
-                    bits = np.where(given & granted, bits | bit, np.where(given, bits & ~bit, bits)).astype(np.uint32)
+            for c, col in self._consent_columns(table):
+                given, granted = parse_booleans(table[col], col)
+                bit = np.uint32(1 << c)
+                bits = np.where(given & granted, bits | bit, np.where(given, bits & ~bit, bits)).astype(np.uint32)
         if consent is not None:
             bits = np.full(n, channel_bits(self.space.channels, consent), dtype=np.uint32)
         # an unsubscription is lifted only by update_consent(granted=...), never by a table or consent=
@@ -434,6 +464,18 @@ class ChannelModel:
         quiet, cost = self._policy_arrays(policy)
         consented = (effective[:, None] & (np.uint32(1) << np.arange(n_ch, dtype=np.uint32))[None, :]) != 0
         return _Rules(earliest, quiet, v, cost, suppressed, escalate, consented)
+
+    def _consent_columns(self, table: pd.DataFrame) -> list[tuple[int, str]]:
+        """``(channel code, column)`` of the table's ``consent_<channel>`` columns; any other ``consent_*`` is an error."""
+        out = []
+        for col in table.columns:
+            if isinstance(col, str) and col.startswith("consent_"):
+                pos = self._channel_pos.get(col[len("consent_"):])
+                if pos is None:
+                    raise ValueError(f"customers: column {short(col)} names no channel of this model (expected "
+                                     f"{', '.join('consent_' + c for c in self.space.channels)})")
+                out.append((pos, col))
+        return sorted(out)
 
     def _policy_arrays(self, policy: ContactPolicy) -> tuple[np.ndarray, np.ndarray]:
         """Quiet-hour masks and costs per channel, cached per policy object (policies are frozen)."""
@@ -545,7 +587,8 @@ class ChannelModel:
                            promotional, value, propensity, planned, segment)
         if fast is not None:
             return fast
-        st = self._state()
+        snap = self._snapshot()
+        st = snap.store
         now_ts = _now(now)
         now_ns = now_ts.value
         mask = self._mask(allowed_channels, exclude)
@@ -556,7 +599,7 @@ class ChannelModel:
         rows = np.array([row], dtype=np.int64)
         group = int(st.prior_groups(rows, None if segment is None else st.segment_codes([segment]))[0])
         prior_a, prior_b = st.prior_tables
-        rules = self._rules(st, rows, [customer_id], now_ns, pol, mask, None, consent, promotional, value, planned)
+        rules = self._rules(snap, rows, [customer_id], now_ns, pol, mask, None, consent, promotional, value, planned)
         deadline_ns = self._deadline_ns(now_ns, deadline, pol)
         zone = tz if tz is not None else (st.zones[st.zone[row]] if row >= 0 else self.config.default_tz)
         s_start, s_end, s_hour, s_wd, n_slots = slot_tables(now_ns, deadline_ns, [zone])
@@ -633,7 +676,8 @@ class ChannelModel:
         >>> int(model.rank(["a", "b"], now="2026-01-11 09:00", capacity={"sms": 0, "email": 1})["channel"].isna().sum())
         1
         """
-        st = self._state()
+        snap = self._snapshot()
+        st = snap.store
         now_ts = _now(now)
         now_ns = now_ts.value
         if isinstance(customers, (pd.DataFrame, str)) or hasattr(customers, "__fspath__"):
@@ -654,7 +698,7 @@ class ChannelModel:
         group = st.prior_groups(rows, st.segment_codes(table["segment"]) if "segment" in table.columns else None)
         prior_a, prior_b = st.prior_tables
         mask = self._mask(allowed_channels, None)
-        rules = self._rules(st, rows, ids, now_ns, pol, mask, table, None, promotional, value)
+        rules = self._rules(snap, rows, ids, now_ns, pol, mask, table, None, promotional, value)
         deadline_ns = self._deadline_ns(now_ns, deadline, pol)
         zcodes, zones = self._zones_of(st, table, rows)
         slots = slot_tables(now_ns, deadline_ns, zones)
@@ -829,20 +873,30 @@ class ChannelModel:
         >>> model.choose_channel("a", now="2026-01-06 12:00", deadline="6h").hold_reason
         'cap'
         """
-        pos = self._channel_pos.get(channel)
-        if pos is None:
-            raise ValueError(f"channel: unknown channel {channel!r} (known: {', '.join(self.space.channels)})")
-        ns = _now(at).value
-        self._ledger.add(customer_id, "send", minute=int(minutes_up(np.array([ns]))[0]), channel=pos)
+        if not isinstance(channel, str) or channel not in self._channel_pos:
+            raise ValueError(f"channel: unknown channel {short(channel)} (known: {', '.join(self.space.channels)})")
+        pos = self._channel_pos[channel]
+        (cid,) = check_ids([customer_id], self._contacts.id_kind())
+        ns = _now(None).value if at is None else as_utc_timestamp(at, "at").value
+        minute = int(minutes_up(np.array([ns]))[0])
+        self._contacts.record([(cid, "send", minute, pos, 0, 0)])
 
     def update_consent(self, customers: Any, *, granted: Iterable[str] = (), revoked: Iterable[str] = ()) -> None:
         """Record consent: for one customer (``granted`` / ``revoked`` channels), or from a table.
 
+        The change is committed to the model's contact store (see
+        :mod:`channelopt._contacts`) before the call returns, and is never
+        discarded by a fit, a refit, a reload or a crash. Everything is checked
+        first: a call that raises records nothing.
+
         Parameters
         ----------
         customers : customer id, or DataFrame
-            A table has ``customer_id`` and ``consent_<channel>`` columns (bool;
-            null leaves the record unchanged), like the customers table of :meth:`rank`.
+            A table has ``customer_id`` and ``consent_<channel>`` columns
+            (true/false, yes/no, 1/0 in any case, as booleans, numbers or text;
+            null leaves the record unchanged), like the customers table of
+            :meth:`rank`. Any other ``consent_*`` column, or any other value, is
+            an error naming the column, row and value.
         granted, revoked : iterable of str
             For a single customer. Granting a channel also lifts an earlier
             unsubscription from it.
@@ -853,35 +907,106 @@ class ChannelModel:
         >>> logs = pd.DataFrame({"customer_id": ["a"], "sent_at": ["2026-01-01"], "channel": ["sms"],
         ...                      "responded_at": [None]})
         >>> model = ChannelModel(space, policy=ContactPolicy()).fit(logs, as_of="2026-01-05")
-        >>> model.update_consent(pd.DataFrame({"customer_id": ["a"], "consent_email": [True]}))
+        >>> model.update_consent(pd.DataFrame({"customer_id": ["a"], "consent_email": ["yes"]}))
         >>> model.choose_channel("a", now="2026-01-06 12:00").channel
         'email'
+        >>> model.update_consent("a", revoked=["email"])
+        >>> model.choose_channel("a", now="2026-01-06 12:00").hold_reason
+        'no_consent'
         """
         channels = self.space.channels
         if isinstance(customers, pd.DataFrame):
             if "customer_id" not in customers.columns:
                 raise ValueError("customers: missing required column 'customer_id'")
-            cols = [(c, f"consent_{name}") for c, name in enumerate(channels) if f"consent_{name}" in customers.columns]
+            if customers.columns.duplicated().any():
+                dup = customers.columns[customers.columns.duplicated()][0]
+                raise ValueError(f"customers: duplicate column {short(dup)}")
+            cols = self._consent_columns(customers)
             if not cols:
                 raise ValueError("customers: no consent_<channel> column (expected one of "
                                  f"{', '.join('consent_' + c for c in channels)})")
             grant = np.zeros(len(customers), np.int64)
             revoke = np.zeros(len(customers), np.int64)
             for c, col in cols:
-                vals = customers[col].reset_index(drop=True)
-                given = vals.notna().to_numpy()
-                yes = vals.fillna(False).astype(bool).to_numpy()
+                given, yes = parse_booleans(customers[col], col)
                 grant |= np.where(given & yes, 1 << c, 0)
                 revoke |= np.where(given & ~yes, 1 << c, 0)
-            for cid, g, r in zip(customers["customer_id"], grant, revoke):
-                if g or r:
-                    self._ledger.add(cid, "consent", grant=int(g), revoke=int(r))
+            ids = _column_ids(customers["customer_id"], self._contacts.id_kind())
+            self._contacts.record([(cid, "consent", 0, -1, int(g), int(r))
+                                   for cid, g, r in zip(ids, grant, revoke) if g or r])
             return
+        if isinstance(granted, str) or isinstance(revoked, str):
+            raise ValueError("granted / revoked: expected a list of channel names, got a string "
+                             f"({short(granted if isinstance(granted, str) else revoked)}); write [\"email\"]")
         g = channel_bits(channels, list(granted))
         r = channel_bits(channels, list(revoked))
         if g & r:
             raise ValueError("granted and revoked name the same channel")
-        self._ledger.add(customers, "consent", grant=g, revoke=r)
+        (cid,) = check_ids([customers], self._contacts.id_kind())
+        if g or r:
+            self._contacts.record([(cid, "consent", 0, -1, g, r)])
+
+    def _continue_contacts(self, previous: "ChannelModel") -> None:
+        """Take over ``previous``'s contact store and state, so that :meth:`fit` refits over it (CLI refits)."""
+        prev = previous._contacts
+        self._contacts.attach(prev.store_db(), previous.state_, prev.snap.folded)
+
+    def forget(self, customer_ids: Any) -> int:
+        """Erase customers: statistics, index entries, contact events, segment and history.
+
+        The model in memory and its contact store (see :mod:`channelopt._contacts`)
+        no longer hold the customers when this returns; :meth:`save` then writes
+        model files without any byte of their ids (older versions are removed).
+        A tombstone -- a keyed hash, not the id -- stops log rows of theirs sent
+        before now from being learned again by a later fit, until those logs are
+        purged. Other customers' decisions are unchanged. The population and
+        segment priors still include the customers' past sends until the next
+        :meth:`fit` recomputes them. Other processes using the same model drop
+        the customers when they next load or save it.
+
+        Parameters
+        ----------
+        customer_ids : id or sequence of ids
+
+        Returns
+        -------
+        int
+            How many of the customers the model or its contact store knew.
+
+        Examples
+        --------
+        >>> space = ArmSpace(channels=["email", "sms"])
+        >>> logs = pd.DataFrame({"customer_id": ["a", "b"], "sent_at": ["2026-01-01", "2026-01-01"],
+        ...                      "channel": ["sms", "email"], "responded_at": [None, None]})
+        >>> model = ChannelModel(space).fit(logs, as_of="2026-01-05")
+        >>> model.forget(["a"]), model.state_.n_customers
+        (1, 1)
+        >>> model.fit(logs, as_of="2026-01-05").state_.n_customers   # the old log does not bring "a" back
+        1
+        """
+        values = [customer_ids] if isinstance(customer_ids, (str, int, np.integer)) else list(customer_ids)
+        cs = self._contacts
+        with self._lock:
+            ids = check_ids(values, cs.id_kind())
+            if not ids:
+                return 0
+            db = cs.store_db()
+            with cs.write_lock:
+                snap, _, _ = cs.pending()
+                keys = {customer_key(i) for i in ids}
+                st = snap.store
+                known = set()
+                if st is not None:
+                    rows, _ = st.index.rows_of(pd.Series(ids, dtype=object if st.index.kind == "str" else None))
+                    keep = np.ones(st.n_customers, dtype=bool)
+                    keep[rows[rows >= 0]] = False
+                    known = {customer_key(i) for i, r in zip(ids, rows) if r >= 0}
+                    st = drop_customers(st, keep)
+                known |= keys & set(snap.events)
+                db.forget(sorted(keys, key=str), _now(None).value)
+                events = {k: v for k, v in snap.events.items() if k not in keys}
+                cs.snap = Snapshot(st, snap.folded, events)
+        return len(known)
 
     def observe_inbound(self, contacts: Any, *, weight: float | None = None) -> "ChannelModel":
         """Count inbound contacts (a customer writing to us on a channel) as weighted successes.
@@ -1075,7 +1200,8 @@ class ChannelModel:
         """
         if not 0 < level < 1:
             raise ValueError(f"level: must be in (0, 1), got {level}")
-        st = self._state()
+        snap = self._snapshot()
+        st = snap.store
         row = st.index.row_of(customer_id)
         n_arms = self.space.n_arms
         sends = st.sends[row].astype(np.float64) if row >= 0 else np.zeros(n_arms)
@@ -1101,7 +1227,7 @@ class ChannelModel:
         n_ch = len(self.space.channels)
         now_ns = _now(now).value if now is not None or st.watermark_ns == NAT else int(st.watermark_ns)
         pol = self._policy(policy)
-        rules = self._rules(st, np.array([row], np.int64), [customer_id], now_ns, pol, self._all_channels, None,
+        rules = self._rules(snap, np.array([row], np.int64), [customer_id], now_ns, pol, self._all_channels, None,
                             consent, True, None)
         earliest = rules.earliest[0]
         pad = [None] * (n_arms - n_ch)
@@ -1136,10 +1262,37 @@ class ChannelModel:
         >>> load(d).state_.n_customers
         1
         """
-        st = apply_events(self._state(), self._ledger.snapshot()[1])
-        st.save(path, {"library_version": __version__, "config": self.config.to_dict(),
-                       "policy": None if self.policy is None else self.policy.to_dict(),
-                       "last_fit": dict(getattr(self, "last_fit_", {}))})
+        path = Path(path)
+        cs = self._contacts
+        with self._lock:
+            self._state()  # not fitted: the usual error
+            explicit = self.contact_store is not None
+            target_path = Path(self.contact_store) if explicit else path / CONTACTS_FILE
+            with cs.write_lock:
+                here = cs.db is not None and cs.db.path is not None and _same_file(cs.db.path, target_path)
+                if explicit or here:
+                    db = cs.store_db()
+                    snap, events, reach = cs.pending()
+                else:  # into another directory: that directory's store gets every event, and its own are folded in
+                    path.mkdir(parents=True, exist_ok=True)
+                    db = ContactStore(target_path, self.space.channels)
+                    snap, _, _ = cs.pending()
+                    own = cs.store_db()
+                    db.merge_from(own)
+                    events = db.events_not_in(own.uids_through(snap.folded))
+                    reach = db.max_seq()
+                st = apply_events(snap.store, events)
+                tombs = db.tombstones()
+                if tombs:  # customers forgotten by another process since this one loaded the model
+                    gone = db.forgotten(list(st.index.ids()), tombs) > np.iinfo(np.int64).min
+                    st = drop_customers(st, ~gone)
+                contacts = {"file": str(target_path.resolve()) if explicit else CONTACTS_FILE,
+                            "store_id": db.store_id, "seq": int(reach)}
+                st.save(path, {"library_version": __version__, "config": self.config.to_dict(),
+                               "policy": None if self.policy is None else self.policy.to_dict(),
+                               "last_fit": dict(getattr(self, "last_fit_", {})), "contacts": contacts})
+                if not (explicit or here):
+                    cs.attach(db, st, int(reach))  # the model's contact store is now the directory's
 
     @classmethod
     def load(cls, path: Any, *, verify: bool = True) -> "ChannelModel":
@@ -1149,13 +1302,25 @@ class ChannelModel:
             config = ModelConfig.from_dict(manifest["config"])
         except (KeyError, TypeError) as exc:
             raise ValueError(f"{path}: manifest has no valid config ({exc})") from None
+        contacts = manifest.get("contacts", {"file": CONTACTS_FILE, "store_id": None, "seq": 0})
+        db_path, store_id, folded = _contacts_entry(path, contacts)
         model = cls(store.space, response_window=config.response_window, half_life=config.half_life,
                     seed=config.seed, default_tz=config.default_tz, propensity_draws=config.propensity_draws,
                     prior_max_strength=config.prior_max_strength, prior_sample=config.prior_sample,
                     hour_smoothing=config.hour_smoothing, inbound_weight=config.inbound_weight,
-                    resolve=config.resolve,
-                    policy=_policy_from(manifest.get("policy"), path))
-        model.state_ = store
+                    resolve=config.resolve, policy=_policy_from(manifest.get("policy"), path),
+                    contact_store=None if contacts.get("file") == CONTACTS_FILE else db_path)
+        try:
+            db = ContactStore(db_path, store.space.channels)
+        except ValueError:
+            if db_path.exists() or os.access(db_path.parent, os.W_OK):
+                raise
+            warnings.warn(f"{db_path}: cannot create the contact store in a read-only directory; consent "
+                          "recorded with this model stays in memory (pass contact_store= to keep it)",
+                          stacklevel=2)
+            db = ContactStore(None, store.space.channels)
+        # a store that is not the one the model was saved with: none of its events are folded in yet
+        model._contacts.attach(db, store, folded if db.store_id == store_id else 0)
         model.as_of_ = pd.Timestamp(store.watermark_ns, tz="UTC") if store.watermark_ns != NAT else None
         model.last_fit_ = dict(manifest.get("last_fit", {}))
         return model
@@ -1181,6 +1346,28 @@ def load(path: Any, *, verify: bool = True) -> ChannelModel:
     return ChannelModel.load(path, verify=verify)
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _contacts_entry(path: Any, entry: Any) -> tuple[Path, str | None, int]:
+    """The manifest's ``contacts`` entry checked: ``(database path, store id, contact watermark)``."""
+    where = f"{Path(path) / 'manifest.json'}: field 'contacts'"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} must be an object, got {type(entry).__name__}")
+    file, store_id, seq = entry.get("file"), entry.get("store_id"), entry.get("seq")
+    if not isinstance(file, str) or not (file == CONTACTS_FILE or os.path.isabs(file)):
+        raise ValueError(f"{where}.file must be {CONTACTS_FILE!r} or an absolute path, got {short(file)}")
+    if store_id is not None and not isinstance(store_id, str):
+        raise ValueError(f"{where}.store_id must be text, got {short(store_id)}")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise ValueError(f"{where}.seq must be a whole number >= 0, got {short(seq)}")
+    return (Path(path) / file if file == CONTACTS_FILE else Path(file)), store_id, seq
+
+
 def _policy_from(data: Any, path: Any) -> ContactPolicy | None:
     if data is None:
         return None
@@ -1204,6 +1391,30 @@ def _consent_events(store: PosteriorStore) -> list[Any]:
         if c:
             out.append(Event(0, customer_key(i), "keep", 0, -1, int(c), 0))
     return out
+
+
+def _column_ids(ids: pd.Series, kind: str | None) -> list[Any]:
+    """A table's ``customer_id`` column, validated as :func:`check_ids` does (errors name the row)."""
+    return check_ids(ids.tolist(), kind, "customers: column 'customer_id'", "row")
+
+
+def _without_forgotten(frame: pd.DataFrame, db: ContactStore, tombs: dict[str, int]) -> pd.DataFrame:
+    """The log rows not of a forgotten customer sent before their erasure (see :meth:`ChannelModel.forget`)."""
+    if "customer_id" not in frame.columns or "sent_at" not in frame.columns:
+        return frame  # encode_logs reports the missing column
+    ids = frame["customer_id"]
+    uniques = pd.unique(ids)
+    at = db.forgotten(uniques, tombs)
+    if not (at > np.iinfo(np.int64).min).any():
+        return frame
+    when = pd.Series(at, index=uniques)
+    rows_at = ids.map(when).to_numpy()
+    hit = np.flatnonzero(rows_at > np.iinfo(np.int64).min)
+    sent = pd.to_datetime(frame["sent_at"].iloc[hit], utc=True, errors="coerce", format="mixed")
+    sent_ns = sent.dt.as_unit("ns").astype("int64").to_numpy()
+    drop = np.zeros(len(frame), dtype=bool)
+    drop[hit] = sent.notna().to_numpy() & (sent_ns <= rows_at[hit])
+    return frame.loc[~drop]
 
 
 def _circular_smooth(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
