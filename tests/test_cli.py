@@ -308,15 +308,19 @@ def test_bad_input_exits_2_with_one_line(capsys, fitted, tmp_path, case):
     assert "Traceback" not in err
 
 
-def test_unexpected_error_exits_1_with_a_traceback(capsys, fitted, monkeypatch):
+def test_unexpected_error_exits_2_with_one_line(capsys, fitted, monkeypatch):
     files = fitted
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(cli, "load", broken)
     code, out, err = run(capsys, "explain", "--model", files["model"], "--customer", "c-1")
-    assert code == 1
-    assert "Traceback (most recent call last)" in err and "RuntimeError: disk on fire" in err
+    assert code == 2
+    assert err == ("channelopt: error: unexpected RuntimeError: disk on fire "
+                   "(set CHANNELOPT_DEBUG=1 for the traceback)\n")
+    monkeypatch.setenv("CHANNELOPT_DEBUG", "1")
+    code, out, err = run(capsys, "explain", "--model", files["model"], "--customer", "c-1")
+    assert code == 2 and "Traceback (most recent call last)" in err and "RuntimeError: disk on fire" in err
 
 
 # -- help ---------------------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ def test_config_parses_durations_and_round_trips():
     (dict(seed=True), "seed: must be an integer, got True"),
     (dict(default_tz="Mars/Olympus"), "default_tz: unknown time zone 'Mars/Olympus'"),
     (dict(propensity_draws=0), "propensity_draws: must be >= 1, got 0"),
-    (dict(prior_max_strength=0), "prior_max_strength: must be >= 0.5 (the smallest prior strength), got 0"),
+    (dict(prior_max_strength=0), "prior_max_strength: must be >= 0.5 (the smallest prior strength) and finite, got 0"),
     (dict(propensity_draws="abc"), "propensity_draws: must be an integer, got 'abc'"),
     (dict(prior_sample=50.5), "prior_sample: must be an integer, got 50.5"),
     (dict(prior_sample=5), "prior_sample: must be >= 10, got 5"),

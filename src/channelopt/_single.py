@@ -678,7 +678,10 @@ def choose_fast(model: Any, customer_id: Any, now: Any, allowed_channels: Iterab
         now_ns, now_q = memo[1], memo[2]
     else:
         if type(now) is pd.Timestamp and now.tzinfo is not None:
-            now_ns = now.value
+            try:
+                now_ns = now.value
+            except OverflowError:  # outside the ns range: the slow path says so
+                return None
         else:
             now_ns = _now_ns(now)
             if now_ns is None:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from numba import njit, prange
 
-from ._values import plain
+from ._values import short
 from .config import check_zone
 
 NAT = np.iinfo(np.int64).min
@@ -49,23 +49,27 @@ def to_utc_ns(values: Any, column: str, *, allow_null: bool, row_offset: int = 0
     else:
         if pd.api.types.is_numeric_dtype(s.dtype) and not s.isna().all():
             pos = int(np.flatnonzero(s.notna().to_numpy())[0])
-            raise ValueError(f"column {column!r}: cannot parse {plain(s.iloc[pos])!r} in row {pos + row_offset} "
+            raise ValueError(f"column {column!r}: cannot parse {short(s.iloc[pos])} in row {pos + row_offset} "
                              "as a timestamp (numbers are not timestamps)")
         try:
             parsed = pd.to_datetime(s, utc=True, errors="coerce", format="ISO8601")
-        except (ValueError, TypeError):
-            parsed = pd.to_datetime(s, utc=True, errors="coerce", format="mixed")
+        except (ValueError, TypeError, OverflowError):
+            try:
+                parsed = pd.to_datetime(s, utc=True, errors="coerce", format="mixed")
+            except (ValueError, TypeError, OverflowError):
+                parsed = _one_by_one(s)
         bad = parsed.isna().to_numpy() & s.notna().to_numpy()
         if bad.any():
             pos = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"column {column!r}: cannot parse {s.iloc[pos]!r} in row {pos + row_offset} as a timestamp")
+            raise ValueError(f"column {column!r}: cannot parse {short(s.iloc[pos])} in row {pos + row_offset} "
+                             "as a timestamp")
     try:
         ns = parsed.dt.as_unit("ns").array.asi8.copy() if len(parsed) else np.zeros(0, dtype=np.int64)
     except (pd.errors.OutOfBoundsDatetime, OverflowError):
         lo, hi = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
         out = ((parsed < lo) | (parsed > hi)).to_numpy(dtype=bool)
         pos = int(np.flatnonzero(out)[0]) if out.any() else 0
-        raise ValueError(f"column {column!r}: {s.iloc[pos]!r} in row {pos + row_offset} is outside the "
+        raise ValueError(f"column {column!r}: {short(s.iloc[pos])} in row {pos + row_offset} is outside the "
                          "supported range of timestamps (years 1677-2262)") from None
     if not allow_null:
         missing = ns == NAT
@@ -75,13 +79,28 @@ def to_utc_ns(values: Any, column: str, *, allow_null: bool, row_offset: int = 0
     return ns
 
 
+def _one_by_one(s: pd.Series) -> pd.Series:
+    """Parse value by value (the vectorised parsers gave up on the column): NaT where a value does not parse."""
+    def one(v: Any) -> Any:
+        try:
+            ts = pd.Timestamp(v)
+        except (ValueError, TypeError, OverflowError):
+            return pd.NaT
+        return ts if ts.tzinfo is not None or ts is pd.NaT else ts.tz_localize("UTC")
+
+    return pd.to_datetime(pd.Series([one(v) for v in s], dtype=object), utc=True, errors="coerce")
+
+
 def zone_codes(tz: Any, n: int, default_tz: str, *, column: str = "tz", row_offset: int = 0) -> tuple[np.ndarray, list[str]]:
     """Factorise a per-row zone column (None = every row in ``default_tz``); check every zone name."""
     if tz is None:
         return np.zeros(n, dtype=np.int64), [default_tz]
     s = pd.Series(tz).reset_index(drop=True)
     s = s.where(s.notna(), default_tz)
-    codes, uniques = pd.factorize(s.astype(str))
+    try:
+        codes, uniques = pd.factorize(s.astype(str))
+    except (TypeError, UnicodeEncodeError):
+        codes, uniques = pd.factorize(pd.Series([str(v) for v in s], dtype=object))
     zones = [str(z) for z in uniques]
     for k, z in enumerate(zones):
         try:
@@ -177,14 +196,41 @@ def _wall_fields(utc_ns, codes, first, offset, exact, hour, weekday):
 
 
 def as_utc_timestamp(value: Any, name: str) -> pd.Timestamp:
-    """A single timestamp as tz-aware UTC (naive = UTC)."""
+    """A single timestamp as tz-aware UTC in ns (naive = UTC).
+
+    Text, ``datetime``, ``numpy.datetime64`` and pandas Timestamps are accepted;
+    numbers are not timestamps (``5`` would be 5 ns after 1970), and instants
+    outside pandas' nanosecond range (years 1677-2262) are refused, each with one
+    ValueError naming ``name`` and the value.
+
+    Examples
+    --------
+    >>> as_utc_timestamp("2026-01-05 09:00+01:00", "now")
+    Timestamp('2026-01-05 08:00:00+0000', tz='UTC')
+    >>> as_utc_timestamp(datetime(2500, 1, 1), "now")
+    Traceback (most recent call last):
+    ...
+    ValueError: now: datetime.datetime(2500, 1, 1, 0, 0) is outside the supported range of timestamps (years 1677-2262)
+    """
+    if isinstance(value, (bool, int, float, complex, np.number, np.bool_)):
+        if isinstance(value, (float, np.floating)) and value != value:
+            raise ValueError(f"{name}: a timestamp is required, got {short(value)}")
+        raise ValueError(f"{name}: cannot parse {short(value)} as a timestamp (numbers are not timestamps)")
     try:
         ts = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"{name}: cannot parse {value!r} as a timestamp") from None
+    except (pd.errors.OutOfBoundsDatetime, OverflowError):
+        raise ValueError(f"{name}: {short(value)} is outside the supported range of timestamps "
+                         "(years 1677-2262)") from None
+    except (ValueError, TypeError, UnicodeEncodeError):
+        raise ValueError(f"{name}: cannot parse {short(value)} as a timestamp") from None
     if pd.isna(ts):
-        raise ValueError(f"{name}: a timestamp is required, got {value!r}")
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        raise ValueError(f"{name}: a timestamp is required, got {short(value)}")
+    try:
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        return ts.as_unit("ns")
+    except (pd.errors.OutOfBoundsDatetime, OverflowError, ValueError):
+        raise ValueError(f"{name}: {short(value)} is outside the supported range of timestamps "
+                         "(years 1677-2262)") from None
 
 
 def next_hour_start(now: datetime, zone: str, hour: int) -> datetime:

@@ -9,20 +9,33 @@ The layout of that vector is fixed by :class:`ArmSpace`: dimensions in the order
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
+
+from ._values import plain, short
 
 __all__ = ["ArmSpace"]
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _RESERVED = {"channel", "wording", "hour", "weekday"}
+#: Most arms an arm space may have (the sum of its dimensions' sizes): arm positions are int16.
+MAX_ARMS = 32767
 
 
 def _as_labels(name: str, values: Sequence[Any]) -> tuple[str, ...]:
+    """Arm names as text: a list (or other iterable) of strings or numbers, none empty, missing or repeated."""
     if isinstance(values, (str, bytes)):
-        raise ValueError(f"ArmSpace: {name} must be a list of names, got the string {values!r}")
-    labels = tuple(str(v) for v in values)
+        raise ValueError(f"ArmSpace: {name} must be a list of names, got the string {short(values)}")
+    if isinstance(values, Mapping) or not isinstance(values, Iterable):
+        raise ValueError(f"ArmSpace: {name} must be a list of names, got {type(values).__name__}")
+    labels = []
+    for v in values:
+        if v is None or (isinstance(v, (float, np.floating)) and v != v):
+            raise ValueError(f"ArmSpace: {name} contains a missing name ({v!r})")
+        if not isinstance(v, (str, int, float, np.integer, np.floating)) or isinstance(v, (bool, np.bool_)):
+            raise ValueError(f"ArmSpace: {name} contains {short(v)} ({type(v).__name__}); names are strings")
+        labels.append(str(plain(v)))
     if not labels:
         raise ValueError(f"ArmSpace: {name} must name at least one arm")
     if any(not lab for lab in labels):
@@ -30,9 +43,9 @@ def _as_labels(name: str, values: Sequence[Any]) -> tuple[str, ...]:
     seen: set[str] = set()
     for lab in labels:
         if lab in seen:
-            raise ValueError(f"ArmSpace: {name} names {lab!r} twice")
+            raise ValueError(f"ArmSpace: {name} names {short(lab)} twice")
         seen.add(lab)
-    return labels
+    return tuple(labels)
 
 
 @dataclass(frozen=True)
@@ -72,20 +85,27 @@ class ArmSpace:
         object.__setattr__(self, "channels", _as_labels("channels", self.channels))
         w = () if self.wordings is None else self.wordings
         if isinstance(w, (str, bytes)):
-            raise ValueError(f"ArmSpace: wordings must be a list of names, got the string {w!r}")
+            raise ValueError(f"ArmSpace: wordings must be a list of names, got the string {short(w)}")
+        if isinstance(w, Mapping) or not isinstance(w, Iterable):
+            raise ValueError(f"ArmSpace: wordings must be a list of names, got {type(w).__name__}")
         wordings = tuple(w)
         object.__setattr__(self, "wordings", _as_labels("wordings", wordings) if wordings else ())
         if not isinstance(self.hours, bool) or not isinstance(self.weekdays, bool):
             raise ValueError("ArmSpace: hours and weekdays must be True or False")
         extra: dict[str, tuple[str, ...]] = {}
+        if self.extra is not None and not isinstance(self.extra, Mapping):
+            raise ValueError("ArmSpace: extra must be a mapping of dimension name to arm names, "
+                             f"e.g. {{'voice': ['male', 'female']}}, got {type(self.extra).__name__}")
         for key, values in dict(self.extra or {}).items():
-            key = str(key)
-            if key in _RESERVED or not key.isidentifier():
-                raise ValueError(f"ArmSpace: extra dimension name {key!r} is reserved or not an identifier")
+            if not isinstance(key, str) or key in _RESERVED or not key.isidentifier():
+                raise ValueError(f"ArmSpace: extra dimension name {short(key)} is reserved or not an identifier")
             extra[key] = _as_labels(f"extra[{key!r}]", values)
         object.__setattr__(self, "extra", extra)
         if len(self.channels) > 32:
             raise ValueError("ArmSpace: at most 32 channels are supported")
+        if self.n_arms > MAX_ARMS:  # log rows carry their arms as int16 positions in the state vector
+            blocks = ", ".join(f"{name} {len(labels):,}" for name, labels in self._blocks())
+            raise ValueError(f"ArmSpace: {self.n_arms:,} arms in all ({blocks}) exceed the limit of {MAX_ARMS:,}")
 
     # -- layout ---------------------------------------------------------------
     @property
@@ -154,16 +174,15 @@ class ArmSpace:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ArmSpace":
         """Rebuild an arm space from :meth:`to_dict` output."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"ArmSpace: expected a mapping, got {type(data).__name__}")
+        if "channels" not in data:
+            raise ValueError("ArmSpace: missing key 'channels'")
         unknown = set(data) - {"channels", "wordings", "hours", "weekdays", "extra"}
         if unknown:
             raise ValueError(f"ArmSpace: unknown keys {sorted(unknown)}")
-        return cls(
-            channels=tuple(data["channels"]),
-            wordings=tuple(data.get("wordings", ())),
-            hours=bool(data.get("hours", True)),
-            weekdays=bool(data.get("weekdays", True)),
-            extra={k: tuple(v) for k, v in dict(data.get("extra", {})).items()},
-        )
+        return cls(channels=data["channels"], wordings=data.get("wordings", ()), hours=data.get("hours", True),
+                   weekdays=data.get("weekdays", True), extra=data.get("extra", {}))
 
     def __hash__(self) -> int:  # extra is a dict; hash its frozen form
         return hash((self.channels, self.wordings, self.hours, self.weekdays,

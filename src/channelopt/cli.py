@@ -4,10 +4,11 @@ Every subcommand reads and writes Parquet or CSV, shows a progress bar on long
 reads (on a terminal, unless ``--quiet``) and exits with
 
 * ``0`` on success,
-* ``2`` on bad input (a bad flag, a missing file or column, an unparseable
-  value), after printing exactly one line ``channelopt: error: <message>``
-  to stderr,
-* ``1`` on an unexpected error, with its traceback.
+* ``2`` on any error -- bad input (a bad flag, a missing file or column, an
+  unparseable value, an unreadable model) or an unexpected one -- after
+  printing exactly one line ``channelopt: error: <message>`` to stderr, never a
+  traceback (``CHANNELOPT_DEBUG=1`` shows the traceback of an unexpected error),
+* ``130`` when interrupted (Ctrl-C), after one line ``channelopt: interrupted``.
 
 The functions :func:`fit_model`, :func:`rank_model`, :func:`fit_summary` and
 :func:`decision_mix` do the work of the subcommands and can be called
@@ -42,7 +43,7 @@ from .arms import ArmSpace
 from .config import ModelConfig
 from .contact import ContactPolicy
 from .model import ChannelModel, load
-from .sources import csv_header, read_table, resolve_paths
+from .sources import csv_error, csv_header, read_table, resolve_paths
 
 __all__ = ["main", "fit_model", "rank_model", "load_policy", "fit_summary", "decision_mix", "format_mix", "infer_arms",
            "build_parser"]
@@ -67,11 +68,19 @@ class _Parser(argparse.ArgumentParser):
 
 
 _BAD_INPUT = (UsageError, ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+_MAX_MESSAGE = 1000  # characters of an error line (a message may quote a value of megabytes)
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
+    """The message of ``exc`` on one line, cut to a readable length."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        text = f"{exc.filename}: {exc.strerror}"  # not "[Errno 2] ..."
+    else:
+        text = str(exc) or type(exc).__name__
+    if not isinstance(exc, _BAD_INPUT + (OSError,)):
+        text = f"unexpected {type(exc).__name__}: {text} (set CHANNELOPT_DEBUG=1 for the traceback)"
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE else text[:_MAX_MESSAGE - 3] + "..."
 
 
 # -- helpers shared by the subcommands -------------------------------------------------------------
@@ -99,7 +108,7 @@ def _distinct(path: Path, columns: list[str]) -> dict[str, set[str]]:
         present = [c for c in columns if c in pf.schema_arrow.names]
         batches = pf.iter_batches(columns=present, batch_size=1_000_000) if present else iter(())
     else:
-        header = csv_header(path)
+        header = csv_header(path, "logs")
         present = [c for c in columns if c in header]
         if present:
             opts = pacsv.ConvertOptions(include_columns=present, column_types={c: pa.string() for c in present},
@@ -108,18 +117,23 @@ def _distinct(path: Path, columns: list[str]) -> dict[str, set[str]]:
                 batches = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 24),
                                          convert_options=opts)
             except (pa.ArrowInvalid, OSError) as exc:
-                raise ValueError(f"logs: cannot read CSV file {str(path)!r} ({exc})") from None
+                raise csv_error(path, "logs", exc) from None
         else:
             batches = iter(())
     if "channel" in columns and "channel" not in present:
         raise ValueError(f"logs: missing required column 'channel' in {str(path)!r}")
-    for batch in batches:
-        for c in present:
-            col = batch.column(batch.schema.get_field_index(c))
-            if pa.types.is_dictionary(col.type):
-                col = col.dictionary_decode()
-            for v in pc.unique(col.drop_null()).to_pylist():
-                out[c].add(str(v))
+    try:
+        for batch in batches:
+            for c in present:
+                col = batch.column(batch.schema.get_field_index(c))
+                if pa.types.is_dictionary(col.type):
+                    col = col.dictionary_decode()
+                for v in pc.unique(col.drop_null()).to_pylist():
+                    out[c].add(str(v))
+    except (pa.ArrowInvalid, OSError) as exc:  # pyarrow reads lazily: a bad block shows up here
+        if path.name.lower().endswith((".parquet", ".pq")):
+            raise ValueError(f"logs: cannot read Parquet file {str(path)!r} ({' '.join(str(exc).split())[:200]})") from None
+        raise csv_error(path, "logs", exc) from None
     return out
 
 
@@ -544,6 +558,8 @@ def _cmd_rank(args: argparse.Namespace) -> int:
         raise ValueError("--top-k and --budget mean the same thing; give one")
     if args.chunk_rows < 1:
         raise ValueError(f"--chunk-rows: must be >= 1, got {args.chunk_rows}")
+    if Path(args.out).is_dir():
+        raise ValueError(f"--out: {args.out!r} is a directory (give a .parquet or .csv file)")
     decisions = rank_model(args.model, args.customers, args.out, now=args.now,
                            top_k=args.top_k if args.top_k is not None else args.budget,
                            propensity=not args.no_propensity, policy=args.policy, capacity=_capacity(args.capacity),
@@ -634,7 +650,7 @@ Example:
   channelopt rank --model out/model --customers data/samples/customers.parquet --out out/decisions.parquet
   channelopt explain --model out/model --customer c-42
 
-Exit codes: 0 ok, 2 bad input (one line on stderr), 1 unexpected error.
+Exit codes: 0 ok, 2 error (one line on stderr), 130 interrupted.
 """
 
 
@@ -713,7 +729,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code (0 ok, 2 bad input, 1 unexpected error).
+    """Run the command line; return the exit code (0 ok, 2 any error, 130 interrupted).
 
     Examples
     --------
@@ -727,10 +743,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except SystemExit as exc:  # --help / --version
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    except _BAD_INPUT as exc:
-        sys.stdout.flush()
-        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
-        return 2
     except BrokenPipeError:  # e.g. `channelopt explain ... | head`: the work is done, the reader left
         try:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -738,8 +750,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             pass
         return 0
     except KeyboardInterrupt:
+        _flush()
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except Exception:
-        traceback.print_exc()
-        return 1
+    except Exception as exc:  # bad input, or a bug: one line either way, never a traceback
+        _flush()
+        if os.environ.get("CHANNELOPT_DEBUG") == "1" and not isinstance(exc, _BAD_INPUT):
+            traceback.print_exc()
+        print(f"{PROG}: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def _flush() -> None:
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass

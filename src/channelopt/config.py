@@ -6,7 +6,10 @@ import zoneinfo
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from ._values import short
 
 __all__ = ["ModelConfig", "parse_duration", "check_zone"]
 
@@ -23,22 +26,28 @@ def parse_duration(value: Any, name: str, *, allow_none: bool = False) -> pd.Tim
         if allow_none:
             return None
         raise ValueError(f"{name}: a duration is required, e.g. '72h'")
+    if isinstance(value, (bool, int, float, np.number, np.bool_)):
+        # pd.Timedelta(72) is 72 nanoseconds: a number without a unit is almost always a mistake
+        raise ValueError(f"{name}: {short(value)} is a number, not a duration (give a unit: '72h' or '90D')")
     try:
         td = pd.Timedelta(value)
-    except (ValueError, TypeError):
-        raise ValueError(f"{name}: cannot parse {value!r} as a duration (try '72h' or '90D')") from None
+    except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsTimedelta):
+        raise ValueError(f"{name}: cannot parse {short(value)} as a duration (try '72h' or '90D')") from None
     if pd.isna(td) or td <= pd.Timedelta(0):
-        raise ValueError(f"{name}: must be a positive duration, got {value!r}")
+        raise ValueError(f"{name}: must be a positive duration, got {short(value)}")
     return td
 
 
 def check_zone(name: str, where: str) -> str:
     """Return ``name`` if it is a known IANA zone, else raise a ValueError naming ``where``."""
     try:
-        zoneinfo.ZoneInfo(str(name))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ValueError(f"{where}: unknown time zone {name!r} (expected an IANA name such as 'Europe/Paris')") from None
-    return str(name)
+        if not isinstance(name, str):
+            raise TypeError(name)
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        raise ValueError(f"{where}: unknown time zone {short(name)} (expected an IANA name such as "
+                         "'Europe/Paris')") from None
+    return name
 
 
 def _whole(value: Any, name: str) -> int:
@@ -46,9 +55,9 @@ def _whole(value: Any, name: str) -> int:
     try:
         as_float = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name}: must be an integer, got {value!r}") from None
+        raise ValueError(f"{name}: must be an integer, got {short(value)}") from None
     if isinstance(value, bool) or not as_float.is_integer():
-        raise ValueError(f"{name}: must be an integer, got {value!r}")
+        raise ValueError(f"{name}: must be an integer, got {short(value)}")
     return int(as_float)
 
 
@@ -110,7 +119,7 @@ class ModelConfig:
         object.__setattr__(self, "response_window", parse_duration(self.response_window, "response_window"))
         object.__setattr__(self, "half_life", parse_duration(self.half_life, "half_life", allow_none=True))
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int,)) and not hasattr(self.seed, "__index__"):
-            raise ValueError(f"seed: must be an integer, got {self.seed!r}")
+            raise ValueError(f"seed: must be an integer, got {short(self.seed)}")
         seed = int(self.seed)
         if not 0 <= seed < 2**63:
             raise ValueError(f"seed: must be in [0, 2**63), got {seed}")
@@ -123,25 +132,26 @@ class ModelConfig:
         try:
             strength = float(self.prior_max_strength)
         except (TypeError, ValueError):
-            raise ValueError(f"prior_max_strength: must be a number, got {self.prior_max_strength!r}") from None
-        if not strength >= 0.5:
-            raise ValueError(f"prior_max_strength: must be >= 0.5 (the smallest prior strength), got {self.prior_max_strength}")
+            raise ValueError(f"prior_max_strength: must be a number, got {short(self.prior_max_strength)}") from None
+        if isinstance(self.prior_max_strength, bool) or not 0.5 <= strength < float("inf"):
+            raise ValueError("prior_max_strength: must be >= 0.5 (the smallest prior strength) and finite, "
+                             f"got {short(self.prior_max_strength)}")
         object.__setattr__(self, "prior_max_strength", strength)
         sample = _whole(self.prior_sample, "prior_sample")
         if sample < 10:
             raise ValueError(f"prior_sample: must be >= 10, got {sample}")
         object.__setattr__(self, "prior_sample", sample)
         if self.resolve not in ("window", "reply"):
-            raise ValueError(f"resolve: expected 'window' or 'reply', got {self.resolve!r}")
+            raise ValueError(f"resolve: expected 'window' or 'reply', got {short(self.resolve)}")
         for name in ("hour_smoothing", "inbound_weight"):
             value = getattr(self, name)
             try:
                 v = float(value)
             except (TypeError, ValueError):
-                raise ValueError(f"{name}: must be a number, got {value!r}") from None
+                raise ValueError(f"{name}: must be a number, got {short(value)}") from None
             if isinstance(value, bool) or not (0 <= v <= 12 if name == "hour_smoothing" else 0 <= v < float("inf")):
                 limit = "between 0 and 12 hours" if name == "hour_smoothing" else "a finite number >= 0"
-                raise ValueError(f"{name}: must be {limit}, got {value!r}")
+                raise ValueError(f"{name}: must be {limit}, got {short(value)}")
             object.__setattr__(self, name, v)
 
     def to_dict(self) -> dict[str, Any]:

@@ -676,6 +676,13 @@ class ChannelModel:
         >>> int(model.rank(["a", "b"], now="2026-01-11 09:00", capacity={"sms": 0, "email": 1})["channel"].isna().sum())
         1
         """
+        if (customers is None or isinstance(customers, (bytes, Mapping)) or not (
+                isinstance(customers, (pd.DataFrame, str, Iterable)) or hasattr(customers, "__fspath__"))):
+            raise ValueError("customers: expected a DataFrame, a Parquet/CSV path or a sequence of ids, "
+                             f"got {type(customers).__name__}")
+        if capacity is not None and not isinstance(capacity, Mapping):
+            raise ValueError("capacity: expected a mapping of channel to count, e.g. {'sms': 5000}, "
+                             f"got {type(capacity).__name__}")
         snap = self._snapshot()
         st = snap.store
         now_ts = _now(now)
@@ -683,9 +690,12 @@ class ChannelModel:
         if isinstance(customers, (pd.DataFrame, str)) or hasattr(customers, "__fspath__"):
             table = read_table(customers, name="customers")
         else:
-            table = pd.DataFrame({"customer_id": list(customers)})
+            table = pd.DataFrame({"customer_id": pd.Series(list(customers), dtype=object)})  # checked by the index
         if "customer_id" not in table.columns:
             raise ValueError(f"customers: missing required column 'customer_id' (columns present: {', '.join(map(str, table.columns))})")
+        if not table.columns.is_unique:
+            dup = table.columns[table.columns.duplicated()][0]
+            raise ValueError(f"customers: column {str(dup)[:60]!r} appears more than once (columns must have distinct names)")
         table = table.reset_index(drop=True)
         if top_k is not None and budget is not None and int(top_k) != int(budget):
             raise ValueError(f"top_k and budget mean the same thing; got top_k={top_k}, budget={budget}")
@@ -1424,8 +1434,8 @@ def _circular_smooth(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def _now(now: Any) -> pd.Timestamp:
-    if isinstance(now, pd.Timestamp) and now.tzinfo is not None:
-        return now  # .value is UTC ns whatever the zone and unit
+    if isinstance(now, pd.Timestamp) and now.tzinfo is not None and now.unit == "ns":
+        return now  # .value is UTC ns whatever the zone
     if now is None:
         return pd.Timestamp(datetime.now(timezone.utc)).as_unit("ns")
-    return as_utc_timestamp(now, "now").as_unit("ns")
+    return as_utc_timestamp(now, "now")  # ns; out of range, numbers and NaT are one ValueError

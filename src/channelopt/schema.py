@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from . import _kernels as K
-from ._values import plain, short
+from ._values import short
 from ._index import encode_ids
 from ._time import NAT, local_hour_weekday, to_utc_ns, zone_codes
 from .arms import ArmSpace
@@ -59,9 +60,26 @@ def _factorize(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
 
 
+def _unhashable(s: pd.Series, column: str, row_offset: int, expected: str) -> ValueError:
+    """The error for the first value of ``s`` that cannot be compared (a list, a dict...)."""
+    s = s.reset_index(drop=True)
+    bad = next((i for i, v in enumerate(s) if not isinstance(v, Hashable)), 0)
+    return ValueError(f"column {column!r}: value {short(s.iloc[bad])} in row {bad + row_offset} is not {expected}")
+
+
+def _known(labels: tuple[str, ...], limit: int = 10) -> str:
+    """The labels of a dimension for a message: all of them, or the first ``limit`` and how many in all."""
+    if len(labels) <= limit:
+        return ", ".join(labels)
+    return ", ".join(short(lab, 20) if len(lab) > 20 else lab for lab in labels[:limit]) + f", ... ({len(labels)} in all)"
+
+
 def _codes(s: pd.Series, labels: tuple[str, ...], column: str, *, required: bool, row_offset: int) -> np.ndarray:
     """Category codes of ``s`` in ``labels`` (values compared as text); -1 for nulls (an error when ``required``)."""
-    codes, uniques = _factorize(s)
+    try:
+        codes, uniques = _factorize(s)
+    except TypeError:  # an unhashable value
+        raise _unhashable(s, column, row_offset, "a name (expected a string)") from None
     null = codes < 0
     if required and null.any():
         pos = int(np.flatnonzero(null)[0])
@@ -73,8 +91,8 @@ def _codes(s: pd.Series, labels: tuple[str, ...], column: str, *, required: bool
     unknown = (out < 0) & ~null
     if unknown.any():
         pos = int(np.flatnonzero(unknown)[0])
-        raise ValueError(f"column {column!r}: unknown value {s.iloc[pos]!r} in row {pos + row_offset} "
-                         f"(known: {', '.join(labels)})")
+        raise ValueError(f"column {column!r}: unknown value {short(s.iloc[pos])} in row {pos + row_offset} "
+                         f"(known: {_known(labels)})")
     return out
 
 
@@ -146,11 +164,14 @@ def _propensity(frame: pd.DataFrame, row_offset: int) -> np.ndarray:
     if "propensity" not in frame.columns:
         return np.full(n, np.nan)
     s = frame["propensity"].reset_index(drop=True)
-    p = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
+    try:
+        p = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
+    except TypeError:  # an unhashable value or a type to_numeric refuses outright
+        raise _unhashable(s, "propensity", row_offset, "a number") from None
     unparsed = np.isnan(p) & s.notna().to_numpy()
     if unparsed.any():
         pos = int(np.flatnonzero(unparsed)[0])
-        raise ValueError(f"column 'propensity': {s.iloc[pos]!r} in row {pos + row_offset} is not a number")
+        raise ValueError(f"column 'propensity': {short(s.iloc[pos])} in row {pos + row_offset} is not a number")
     bad = ~np.isnan(p) & ~((p > 0.0) & (p <= 1.0))
     if bad.any():
         pos = int(np.flatnonzero(bad)[0])
@@ -158,18 +179,27 @@ def _propensity(frame: pd.DataFrame, row_offset: int) -> np.ndarray:
     return p
 
 
-def _check_ids(ids: pd.Series, row_offset: int) -> None:
-    """Customer ids must be all strings or all whole integers: name the first row that is not."""
+def _clean_ids(ids: pd.Series, row_offset: int) -> pd.Series:
+    """Customer ids checked once, at the boundary: all strings (valid Unicode) or all whole integers
+    that fit in int64; the first row that is not is one ValueError. Returns the ids in the form the
+    index encodes without copying again (int64, or Arrow strings for an object column of strings)."""
     dtype = ids.dtype
-    if pd.api.types.is_float_dtype(dtype):
-        arr = ids.to_numpy(dtype=np.float64)
-        bad = np.flatnonzero(arr != np.round(arr))
-        if bad.size:
-            raise ValueError(f"column 'customer_id': id {float(arr[bad[0]])!r} in row {int(bad[0]) + row_offset} "
-                             "is not a whole number")
-        return
-    if dtype != object or pd.api.types.infer_dtype(ids, skipna=False) in ("string", "integer"):
-        return
+    if pd.api.types.is_float_dtype(dtype) or pd.api.types.is_unsigned_integer_dtype(dtype):
+        encode_ids(ids, "customer_id", row_offset=row_offset)  # raises on fractions, inf, ids >= 2**63
+        return ids.astype(np.int64) if pd.api.types.is_float_dtype(dtype) else ids
+    if dtype != object:
+        return ids
+    inferred = pd.api.types.infer_dtype(ids, skipna=False)
+    if inferred == "string":
+        try:
+            arrow = pa.array(ids, type=pa.large_string(), from_pandas=True)
+        except UnicodeEncodeError:
+            encode_ids(ids, "customer_id", row_offset=row_offset)  # names the row of the lone surrogate
+            raise
+        return pd.Series(pd.arrays.ArrowStringArray(arrow))
+    if inferred == "integer":
+        encode_ids(ids, "customer_id", row_offset=row_offset)  # raises on ids outside int64
+        return ids.astype(np.int64)
 
     def kind(v: Any) -> str:
         if isinstance(v, str):
@@ -184,7 +214,7 @@ def _check_ids(ids: pd.Series, row_offset: int) -> None:
     else:
         pos = int(np.flatnonzero(kinds != kinds[0])[0])
     first = "" if pos == 0 else f" after {kinds[0].split()[-1]} ids"
-    raise ValueError(f"column 'customer_id': ids must be all strings or all integers; found {plain(ids.iloc[pos])!r} "
+    raise ValueError(f"column 'customer_id': ids must be all strings or all integers; found {short(ids.iloc[pos])} "
                      f"({kinds[pos]}) in row {pos + row_offset}{first}")
 
 
@@ -192,18 +222,30 @@ def _event_hash(frame: pd.DataFrame, row_offset: int) -> np.ndarray | None:
     if "event_id" not in frame.columns:
         return None
     s = frame["event_id"].reset_index(drop=True)
-    dup = s.duplicated(keep=False).to_numpy() & s.notna().to_numpy()
+    if s.isna().any():
+        pos = int(np.flatnonzero(s.isna().to_numpy())[0])
+        raise ValueError(f"column 'event_id': missing value in row {pos + row_offset}")
+    _, offsets, data = encode_ids(s, "event_id", row_offset=row_offset)  # strings or integers, nothing else
+    dup = s.duplicated(keep=False).to_numpy()
     if dup.any():
         rows = np.flatnonzero(dup)
         first = s.iloc[rows[0]]
         same = rows[(s.iloc[rows] == first).to_numpy()]
-        raise ValueError(f"column 'event_id': duplicate value {plain(first)!r} in rows {same[0] + row_offset} "
+        raise ValueError(f"column 'event_id': duplicate value {short(first)} in rows {same[0] + row_offset} "
                          f"and {same[1] + row_offset}")
-    if s.isna().any():
-        pos = int(np.flatnonzero(s.isna().to_numpy())[0])
-        raise ValueError(f"column 'event_id': missing value in row {pos + row_offset}")
-    _, offsets, data = encode_ids(s, "event_id")
     return K.hash_many(offsets, data)
+
+
+def _check_columns(frame: pd.DataFrame, space: ArmSpace) -> None:
+    """A column that is read must have one name: ``frame[name]`` of a repeated name is a frame, not a column."""
+    if frame.columns.is_unique:
+        return
+    read = set(LOG_COLUMNS) | set(space.dimensions) | {"segment"}
+    names = [str(c) for c in frame.columns]
+    for name in names:
+        if name in read and names.count(name) > 1:
+            raise ValueError(f"logs: column {short(name)} appears {names.count(name)} times "
+                             "(the columns of a log must have distinct names)")
 
 
 def encode_logs(frame: pd.DataFrame, space: ArmSpace, default_tz: str, *, row_offset: int = 0) -> EncodedLogs:
@@ -236,12 +278,13 @@ def encode_logs(frame: pd.DataFrame, space: ArmSpace, default_tz: str, *, row_of
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"logs: missing required column {missing[0]!r} (columns present: {', '.join(map(str, frame.columns))})")
+    _check_columns(frame, space)
     n = len(frame)
     ids = frame["customer_id"].reset_index(drop=True)
     if ids.isna().any():
         pos = int(np.flatnonzero(ids.isna().to_numpy())[0])
         raise ValueError(f"column 'customer_id': missing id in row {pos + row_offset}")
-    _check_ids(ids, row_offset)
+    ids = _clean_ids(ids, row_offset)
     sent = to_utc_ns(frame["sent_at"], "sent_at", allow_null=False, row_offset=row_offset)
     responded = to_utc_ns(frame["responded_at"], "responded_at", allow_null=True, row_offset=row_offset)
     early = (responded != NAT) & (responded < sent)
@@ -293,7 +336,7 @@ def segment_text_codes(values: pd.Series) -> tuple[np.ndarray, list[str]]:
         codes, uniques = pd.factorize(values, use_na_sentinel=True)  # nulls -> -1
     except TypeError:  # an unhashable value (a list, a dict...)
         bad = next(i for i, v in enumerate(values) if not isinstance(v, Hashable))
-        raise ValueError(f"column 'segment': value {values.iloc[bad]!r} in row {bad} is not a segment name "
+        raise ValueError(f"column 'segment': value {short(values.iloc[bad])} in row {bad} is not a segment name "
                          "(expected a string or a number)") from None
     # distinct values, then their text (1 and "1" are one segment), merged once per distinct value
     text_codes, names = pd.factorize(np.array([str(u) for u in uniques], dtype=object))

@@ -24,11 +24,11 @@ def resolve_paths(source: str | os.PathLike[str], name: str = "logs") -> list[Pa
     text = os.fspath(source)
     p = Path(text)
     if p.is_dir():
-        files = sorted([*p.glob("*.parquet"), *p.glob("*.csv"), *p.glob("*.csv.gz")])
+        files = sorted(f for f in [*p.glob("*.parquet"), *p.glob("*.csv"), *p.glob("*.csv.gz")] if f.is_file())
     elif any(ch in text for ch in "*?["):
-        files = sorted(Path(f) for f in _glob.glob(text))
+        files = sorted(Path(f) for f in _glob.glob(text) if Path(f).is_file())
     else:
-        files = [p] if p.exists() else []
+        files = [p] if p.is_file() else []
     if not files:
         raise ValueError(f"{name}: no Parquet or CSV file at {text!r}")
     for f in files:
@@ -79,25 +79,83 @@ def _iter_file(path: Path, chunk_rows: int, name: str) -> Iterator[pd.DataFrame]
             pf = pq.ParquetFile(path)
         except (pa.ArrowInvalid, OSError) as exc:
             raise ValueError(f"{name}: cannot read Parquet file {str(path)!r} ({exc})") from None
-        yield from _rebatched(pf.iter_batches(batch_size=chunk_rows), chunk_rows)
+        try:
+            yield from _rebatched(pf.iter_batches(batch_size=chunk_rows), chunk_rows)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
+            raise ValueError(f"{name}: cannot read Parquet file {str(path)!r} ({' '.join(str(exc).split())[:200]})") from None
     else:
         # every column is read as text (CSV has no types): ids keep leading zeros, a column that is
         # empty in the first block cannot change type later; the schema layer parses the values
-        header = csv_header(path)
+        header = csv_header(path, name)
         opts = pacsv.ConvertOptions(strings_can_be_null=True, column_types={c: pa.string() for c in header})
         read = pacsv.ReadOptions(block_size=1 << 24)
+        seen = False
         try:
             reader = pacsv.open_csv(path, read_options=read, convert_options=opts)
-            yield from _rebatched(reader, chunk_rows)
+            for frame in _rebatched(reader, chunk_rows):
+                seen = True
+                yield frame
         except (pa.ArrowInvalid, OSError) as exc:
-            raise ValueError(f"{name}: cannot read CSV file {str(path)!r} ({exc})") from None
+            raise csv_error(path, name, exc) from None
+        if not seen and header:  # a header-only file: an empty frame, so the caller can say so
+            yield pd.DataFrame({c: pd.Series([], dtype=object) for c in header})
 
 
-def csv_header(path: Path) -> list[str]:
-    """Column names of a CSV file (plain or gzipped), from its first line."""
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8-sig", newline="") as fh:  # type: ignore[operator]
-        return next(csv.reader(fh), [])
+def csv_error(path: Path, name: str, exc: BaseException) -> ValueError:
+    """One ValueError for a CSV file pyarrow could not read: names the file, and for text that is
+    not UTF-8 the line and byte of the first bad byte."""
+    bad = _first_non_utf8(path)
+    if bad is not None:
+        line, byte, value = bad
+        return ValueError(f"{name}: cannot read CSV file {str(path)!r}: line {line} (byte {byte}) is not UTF-8 text "
+                          f"(byte 0x{value:02x}); save the file as UTF-8")
+    text = " ".join(str(exc).split())
+    return ValueError(f"{name}: cannot read CSV file {str(path)!r} ({text[:200]})")
+
+
+def _open_binary(path: Path) -> Any:
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")
+
+
+def _first_non_utf8(path: Path) -> tuple[int, int, int] | None:
+    """``(line, byte offset, byte)`` of the first byte of ``path`` that is not UTF-8 (1-based line), or None."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines, offset = 1, 0
+    try:
+        with _open_binary(path) as fh:
+            while True:
+                block = fh.read(1 << 20)
+                try:
+                    decoder.decode(block, final=not block)
+                except UnicodeDecodeError as exc:
+                    # the bytes before the error decode; a sequence cut at the block's start counts from there
+                    at = max(exc.start, 0)
+                    return lines + block[:at].count(b"\n"), offset + at, block[at] if at < len(block) else 0
+                if not block:
+                    return None
+                lines += block.count(b"\n")
+                offset += len(block)
+    except OSError:
+        return None
+
+
+def csv_header(path: Path, name: str = "logs") -> list[str]:
+    """Column names of a CSV file (plain or gzipped), from its first line; a ValueError naming the
+    file when it cannot be read (not gzip despite its name, not UTF-8, a directory...)."""
+    try:
+        with _open_binary(path) as fh:
+            first = fh.readline(1 << 24)
+    except (OSError, EOFError) as exc:  # BadGzipFile is an OSError
+        kind = "not a gzip file" if isinstance(exc, gzip.BadGzipFile) else " ".join(str(exc).split())
+        raise ValueError(f"{name}: cannot read CSV file {str(path)!r} ({kind})") from None
+    try:
+        text = first.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{name}: cannot read CSV file {str(path)!r}: line 1 (byte {exc.start}) is not UTF-8 text "
+                         f"(byte 0x{first[exc.start]:02x}); save the file as UTF-8") from None
+    return next(csv.reader([text]), [])
 
 
 def iter_frames(source: Any, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, name: str = "logs") -> Iterator[pd.DataFrame]:

@@ -47,7 +47,8 @@ from . import _kernels as K
 from ._index import CustomerIndex
 from ._persist import read_directory, write_directory
 from ._time import LATENCY_EDGES_S, NAT, latency_bins
-from ._values import plain
+from ._rows import SeenRows, check_default_as_of, drop_repeats, wall_clock_ns
+from ._values import plain, short
 from .arms import ArmSpace
 from .config import ModelConfig
 from .priors import fit_population_prior, fit_segment_priors
@@ -340,7 +341,10 @@ class Ingestion:
 
     Nothing touches the original store; :meth:`finish` returns a new one. When
     ``as_of`` is not known up front (None: the latest timestamp in the logs) the
-    encoded chunks are held until :meth:`finish`.
+    encoded chunks are held until :meth:`finish`, and a chunk whose latest
+    timestamp lies more than a day past the wall clock is refused (one row sent
+    in 2200 would move the watermark there). Without an ``event_id`` column,
+    rows repeated within the ingestion count once (:mod:`channelopt._rows`).
     """
 
     def __init__(self, store: PosteriorStore, config: ModelConfig, as_of_ns: int | None,
@@ -357,9 +361,11 @@ class Ingestion:
         self._held: list[EncodedLogs] = []
         self._latest = int(NAT)
         self._events = np.zeros(0, dtype=np.uint64)  # sorted hashes of the event_ids seen so far
+        self._rows = SeenRows()  # keys of the rows seen so far (logs without event_id)
+        self._clock_ns = wall_clock_ns()
         self._started = False
         self.counts = {"rows": 0, "counted": 0, "responses": 0, "pending": 0, "before_watermark": 0,
-                       "after_as_of": 0}
+                       "after_as_of": 0, "duplicates": 0}
 
     def _start(self, as_of_ns: int) -> None:
         st = self.base
@@ -401,8 +407,13 @@ class Ingestion:
     def add(self, enc: EncodedLogs) -> None:
         """Take one validated chunk."""
         self.counts["rows"] += len(enc)
+        if self.as_of_ns is None:
+            check_default_as_of(enc, self._clock_ns)
         if enc.event_hash is not None:
             self._check_events(enc)
+        else:
+            enc, dropped = drop_repeats(enc, self._rows)
+            self.counts["duplicates"] += dropped
         if self.as_of_ns is None:
             self._held.append(enc)
             self._latest = max(self._latest, int(enc.sent_ns.max()), int(enc.responded_ns.max()))
@@ -419,8 +430,8 @@ class Ingestion:
             dup = np.flatnonzero(seen[pos] == h)
             if dup.size:
                 i = int(dup[0])
-                value = plain(enc.event_id.iloc[i] if enc.event_id is not None else h[i])
-                raise ValueError(f"column 'event_id': duplicate value {value!r} in row {i + enc.row_offset} "
+                value = short(enc.event_id.iloc[i] if enc.event_id is not None else h[i])
+                raise ValueError(f"column 'event_id': duplicate value {value} in row {i + enc.row_offset} "
                                  "(the same event_id appears in an earlier chunk)")
         # two sorted runs: the stable sort merges them in linear time
         self._events = np.sort(np.concatenate([seen, np.sort(h)]), kind="stable")
