@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -388,7 +389,13 @@ def cli_files(tmp_path_factory) -> Path:
 
 
 def _files(d: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+    """Every file's bytes; the contact store by its events (SQLite rewrites its header and WAL on open)."""
+    out = {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*"))
+           if p.is_file() and ".contacts.sqlite" not in p.name}
+    for db in sorted(d.rglob("*.contacts.sqlite")):
+        with sqlite3.connect(db) as con:
+            out[str(db.relative_to(d))] = repr(con.execute("SELECT * FROM events ORDER BY seq").fetchall()).encode()
+    return out
 
 
 def _cli_cases(d: Path) -> dict[str, tuple[list[str], str]]:

@@ -63,7 +63,7 @@ def test_consent_is_committed_to_the_model_directory_before_the_call_returns(tmp
     ids = _ids(m)
     m.update_consent(ids[0], granted=["email", "sms"])
     m.update_consent(ids[0], revoked=["sms"])
-    with sqlite3.connect(path / "contacts.sqlite") as db:  # another connection sees both, committed
+    with sqlite3.connect(tmp_path / "model.contacts.sqlite") as db:  # another connection sees both, committed
         rows = db.execute("SELECT cid, kind, grant_bits, revoke_bits FROM events ORDER BY seq").fetchall()
     assert rows == [(f"s:{ids[0]}", "consent", 0b011, 0), (f"s:{ids[0]}", "consent", 0, 0b010)]
 
@@ -163,7 +163,7 @@ def test_a_store_written_for_other_channels_is_refused(tmp_path):
     m = _model(tmp_path)
     with pytest.raises(ValueError, match=re.escape("the contact store records channels ['email', 'sms', 'push'], "
                                                    "the model has ['email', 'sms']")):
-        ContactStore(tmp_path / "model" / "contacts.sqlite", ("email", "sms"))
+        ContactStore(tmp_path / "model.contacts.sqlite", ("email", "sms"))
     del m
 
 
@@ -359,7 +359,7 @@ def test_the_cli_forgets_and_reports(tmp_path, capsys):
     out = capsys.readouterr().out.strip()
     assert out == (f"Forgot 2 of 2 customers named; {path} and its contact store hold no trace of them "
                    "(a tombstone keeps old logs from bringing them back).")
-    assert _files_mention(path, b"c-003") == [] and _files_mention(path, b"c-004") == []
+    assert _files_mention(tmp_path, b"c-003") == [] and _files_mention(tmp_path, b"c-004") == []
     assert cli_main(["forget", "--model", str(path)]) == 2
     assert capsys.readouterr().err.strip() == ("channelopt: error: forget: name customers with --customer ID "
                                                "(repeatable) or --ids-file FILE")
@@ -373,7 +373,7 @@ def test_another_process_drops_a_forgotten_customer_when_it_saves(tmp_path):
     nightly.forget("c-005")
     nightly.save(path)
     service.save(path)  # the service still held c-005 in memory: its save must not bring it back
-    assert _files_mention(path, b"c-005") == []
+    assert _files_mention(tmp_path, b"c-005") == []
     assert "c-005" not in _ids(co.load(path))
 
 

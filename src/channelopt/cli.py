@@ -291,7 +291,7 @@ def fit_model(logs: Any, model_dir: Any, *, as_of: Any = None, channels: Sequenc
 def _saved_model(model_dir: Any) -> ChannelModel | None:
     """The model saved at ``model_dir``, or None when nothing is saved there yet."""
     path = Path(model_dir)
-    if not ((path / "manifest.json").exists() or (path / "CURRENT").exists()):
+    if not (path / "manifest.json").exists():
         return None
     return load(path)
 

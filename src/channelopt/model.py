@@ -1277,14 +1277,14 @@ class ChannelModel:
         with self._lock:
             self._state()  # not fitted: the usual error
             explicit = self.contact_store is not None
-            target_path = Path(self.contact_store) if explicit else path / CONTACTS_FILE
+            target_path = Path(self.contact_store) if explicit else _default_contacts(path)
             with cs.write_lock:
                 here = cs.db is not None and cs.db.path is not None and _same_file(cs.db.path, target_path)
                 if explicit or here:
                     db = cs.store_db()
                     snap, events, reach = cs.pending()
                 else:  # into another directory: that directory's store gets every event, and its own are folded in
-                    path.mkdir(parents=True, exist_ok=True)
+                    path.parent.mkdir(parents=True, exist_ok=True)
                     db = ContactStore(target_path, self.space.channels)
                     snap, _, _ = cs.pending()
                     own = cs.store_db()
@@ -1356,6 +1356,12 @@ def load(path: Any, *, verify: bool = True) -> ChannelModel:
     return ChannelModel.load(path, verify=verify)
 
 
+def _default_contacts(path: Path) -> Path:
+    """A model directory's contact store: the file beside it, ``<dir>.contacts.sqlite``."""
+    path = Path(path)
+    return path.parent / f"{path.name}.{CONTACTS_FILE}"
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve()
@@ -1375,7 +1381,7 @@ def _contacts_entry(path: Any, entry: Any) -> tuple[Path, str | None, int]:
         raise ValueError(f"{where}.store_id must be text, got {short(store_id)}")
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
         raise ValueError(f"{where}.seq must be a whole number >= 0, got {short(seq)}")
-    return (Path(path) / file if file == CONTACTS_FILE else Path(file)), store_id, seq
+    return (_default_contacts(Path(path)) if file == CONTACTS_FILE else Path(file)), store_id, seq
 
 
 def _policy_from(data: Any, path: Any) -> ContactPolicy | None:
