@@ -29,6 +29,7 @@ import pandas as pd
 import _common as C
 from channelopt import _decide as D
 from channelopt import _kernels as K
+from channelopt._persist import version_directory
 
 NAME = "bench_memory"
 
@@ -46,7 +47,7 @@ def pandas_state_bytes(store, n_sample: int) -> float:
 def eager_load(path: Path) -> int:
     """Read every array of a saved model into memory (no memory map): the baseline."""
     total = 0
-    for f in sorted(path.glob("*.npy")):
+    for f in sorted(version_directory(path).glob("*.npy")):
         total += np.load(f, allow_pickle=False).nbytes
     return total
 

@@ -6,7 +6,9 @@ and every test runs in milliseconds; the fitted model is session-scoped.
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -98,21 +100,62 @@ def fitted_model(space: co.ArmSpace, logs: pd.DataFrame) -> co.ChannelModel:
         logs, as_of=T0 + pd.Timedelta(days=35))
 
 
-def save_as_format_3(model: co.ChannelModel, path) -> None:
-    """Save ``model`` in the layout of format version 3 (int64 ns complaint and zone times, row-order
-    id hashes, int64 id order): what channelopt wrote before version 4."""
-    from channelopt._persist import read_directory, write_directory
+def model_file(path, name: str = "manifest.json") -> Path:
+    """A file of the live version of the model saved at ``path``."""
+    from channelopt._persist import version_directory
+
+    return version_directory(path) / name
+
+
+def read_manifest(path) -> dict:
+    return json.loads(model_file(path).read_text())
+
+
+def write_manifest(path, manifest: dict, *, key=None) -> None:
+    """Replace the live manifest with ``manifest``, its checksum recomputed (as a tamperer would)."""
+    from channelopt._persist import sealed
+
+    model_file(path).write_text(json.dumps(sealed(manifest, key)))
+
+
+def write_old_layout(path, arrays: dict, manifest: dict) -> None:
+    """Write ``arrays`` and ``manifest`` as channelopt did before versioned directories and manifest
+    checksums (format version 4 and earlier): every file at ``path`` itself, no ``integrity``."""
+    from channelopt._persist import sha256_file
+
+    path = Path(path)
+    path.mkdir(parents=True)
+    entries = {}
+    for name, arr in arrays.items():
+        arr = np.ascontiguousarray(arr)
+        np.save(path / f"{name}.npy", arr, allow_pickle=False)
+        entries[name] = {"file": f"{name}.npy", "dtype": arr.dtype.str, "shape": list(arr.shape),
+                         "sha256": sha256_file(path / f"{name}.npy")}
+    body = {k: v for k, v in manifest.items() if k not in ("arrays", "integrity")}
+    (path / "manifest.json").write_text(json.dumps(dict(body, arrays=entries), indent=2, sort_keys=True))
+
+
+def save_as_format(model: co.ChannelModel, path, version: int) -> None:
+    """Save ``model`` as format version ``version`` (3 or 4) in the layout of its time."""
+    from channelopt._persist import read_directory
     from channelopt.state import HISTORY_EMPTY
 
-    tmp = f"{path}.v4"
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp()) / "m"
     model.save(tmp)
     manifest, arrays = read_directory(tmp)
     arrays = {k: np.array(v) for k, v in arrays.items()}
-    for name in ("last_complaint", "last_sent"):
-        minutes = arrays.pop(f"{name}_min").astype(np.int64)
-        arrays[f"{name}_ns"] = np.where(minutes == HISTORY_EMPTY, np.iinfo(np.int64).min, minutes * 60 * 10**9)
-    arrays["id_hashes"] = model.state_.index.hashes
-    arrays["id_order"] = arrays["id_order"].astype(np.int64)
-    manifest = {k: v for k, v in manifest.items() if k != "arrays"}
-    manifest["format_version"] = 3
-    write_directory(path, arrays, manifest)
+    if version <= 3:  # int64 ns complaint and zone times, row-order id hashes, int64 id order
+        for name in ("last_complaint", "last_sent"):
+            minutes = arrays.pop(f"{name}_min").astype(np.int64)
+            arrays[f"{name}_ns"] = np.where(minutes == HISTORY_EMPTY, np.iinfo(np.int64).min, minutes * 60 * 10**9)
+        arrays["id_hashes"] = model.state_.index.hashes
+        arrays["id_order"] = arrays["id_order"].astype(np.int64)
+    manifest["format_version"] = version
+    write_old_layout(path, arrays, manifest)
+
+
+def save_as_format_3(model: co.ChannelModel, path) -> None:
+    """Save ``model`` in the layout of format version 3: what channelopt wrote before version 4."""
+    save_as_format(model, path, 3)

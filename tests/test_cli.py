@@ -13,6 +13,7 @@ import pytest
 import channelopt as co
 from channelopt import cli, demo
 from channelopt.cli import main
+from conftest import model_file
 
 AS_OF = "2026-10-20"
 NOW = "2026-11-02 09:30"
@@ -99,7 +100,7 @@ def test_fit_counts_follow_the_ingestion_rule_and_infer_the_arm_space(capsys, fi
     assert (f"Fitted 400 log rows as of 2026-10-20 00:00:00+00:00: {want['counted']} counted "
             f"({want['responses']} responses), {want['pending']} pending") in out
     assert f"{want['after_as_of']} sent after as_of" in out
-    assert (files["model"] / "manifest.json").is_file()
+    assert (files["model"] / "CURRENT").is_file()
     model = co.load(files["model"])
     assert model.space.channels == ("email", "push", "sms")  # distinct values, sorted
     assert model.space.wordings == ("friendly", "plain")
@@ -295,10 +296,10 @@ CASES = ["missing column", "missing channel column", "unknown model dir", "unkno
 
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_exits_2_with_one_line(capsys, fitted, tmp_path, case):
-    manifest = (fitted["model"] / "manifest.json").read_bytes()
+    manifest = (fitted["model"] / "CURRENT").read_bytes() + model_file(fitted["model"]).read_bytes()
     argv, message = _bad_cases(fitted, tmp_path)[case]
     code, out, err = run(capsys, *argv)
-    assert (fitted["model"] / "manifest.json").read_bytes() == manifest  # nothing was overwritten
+    assert (fitted["model"] / "CURRENT").read_bytes() + model_file(fitted["model"]).read_bytes() == manifest
     assert not (tmp_path / "m2").exists() and not list(tmp_path.glob("*.parquet"))
     assert code == 2
     lines = err.splitlines()
@@ -357,7 +358,7 @@ def test_demo_runs_end_to_end_and_is_idempotent(capsys, files):
     assert demo.main(["--samples", str(samples), "--out", str(out)]) == 0
     first = capsys.readouterr().out
     decisions = pd.read_parquet(out / "decisions.parquet")
-    assert len(decisions) == 50 and (out / "model" / "manifest.json").is_file()
+    assert len(decisions) == 50 and (out / "model" / "CURRENT").is_file()
     for r in demo.response_rates(make_logs()).itertuples():
         assert any(line.split()[:3] == [r.channel, str(r.sends), str(r.responses)] for line in first.splitlines())
     assert f"Decisions written to {out / 'decisions.parquet'}" in first

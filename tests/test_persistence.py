@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import channelopt as co
-from conftest import T0, save_as_format_3
+from conftest import T0, model_file, read_manifest, save_as_format, save_as_format_3, write_manifest
 
 NOW = pd.Timestamp("2026-04-08 07:30", tz="UTC")
 SRC = Path(co.__file__).resolve().parent
@@ -53,8 +53,12 @@ def is_memory_mapped(arr: np.ndarray) -> bool:
     return False
 
 
-def leftovers(parent: Path, name: str) -> list[str]:
-    return sorted(p.name for p in parent.iterdir() if p.name.startswith(f".{name}."))
+def leftovers(path: Path) -> list[str]:
+    """Everything in and beside a saved model that is not its pointer, its live version or its contact store."""
+    live = model_file(path).parent.name if path.exists() else None
+    inside = [p.name for p in path.iterdir() if p.name not in ("CURRENT", live)] if path.exists() else []
+    beside = [p.name for p in path.parent.iterdir() if p.name.startswith(f".{path.name}.")]
+    return sorted(inside + beside)
 
 
 # -- round trip --------------------------------------------------------------------------------
@@ -63,7 +67,8 @@ def leftovers(parent: Path, name: str) -> list[str]:
 def test_round_trip_gives_identical_decisions_and_arrays(fitted_model, tmp_path):
     path = tmp_path / "models" / "2026-04-08"
     fitted_model.save(path)
-    assert sorted(p.name for p in path.iterdir()) == sorted(
+    assert sorted(p.name for p in path.iterdir()) == ["CURRENT", "v-000000000001"]
+    assert sorted(p.name for p in (path / "v-000000000001").iterdir()) == sorted(
         ["manifest.json"] + [f"{name}.npy" for name in fitted_model.state_.arrays()])
     loaded = co.load(path)
     assert isinstance(loaded, co.ChannelModel)
@@ -110,7 +115,7 @@ def test_load_memory_maps_read_only_arrays(fitted_model, tmp_path):
 
 def test_loaded_model_keeps_learning_like_the_original(space, fitted_model, tmp_path, log_factory):
     fitted_model.save(tmp_path / "m")
-    before = {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()}
+    before = {p.name: p.read_bytes() for p in model_file(tmp_path / "m").parent.iterdir()}
     more = log_factory(n_customers=25, n_sends=60, seed=8, start=fitted_model.as_of_ - pd.Timedelta(days=3), days=6)
     as_of = fitted_model.as_of_ + pd.Timedelta(days=7)
     loaded = co.load(tmp_path / "m").partial_fit(more, as_of=as_of)
@@ -118,7 +123,7 @@ def test_loaded_model_keeps_learning_like_the_original(space, fitted_model, tmp_
     twin.state_, twin.as_of_ = fitted_model.state_, fitted_model.as_of_
     twin.partial_fit(more, as_of=as_of)
     assert_same_model(twin, loaded)
-    assert {p.name: p.read_bytes() for p in (tmp_path / "m").iterdir()} == before  # files untouched
+    assert {p.name: p.read_bytes() for p in model_file(tmp_path / "m").parent.iterdir()} == before  # untouched
 
 
 # -- corruption and bad directories ------------------------------------------------------------
@@ -126,7 +131,7 @@ def test_loaded_model_keeps_learning_like_the_original(space, fitted_model, tmp_
 
 def test_corrupt_byte_is_a_checksum_mismatch(fitted_model, tmp_path):
     fitted_model.save(tmp_path / "m")
-    file = tmp_path / "m" / "sends.npy"
+    file = model_file(tmp_path / "m", "sends.npy")
     data = bytearray(file.read_bytes())
     data[-5] ^= 0x01
     file.write_bytes(bytes(data))
@@ -136,16 +141,14 @@ def test_corrupt_byte_is_a_checksum_mismatch(fitted_model, tmp_path):
 
 def test_truncated_file_is_a_checksum_mismatch(fitted_model, tmp_path):
     fitted_model.save(tmp_path / "m")
-    file = tmp_path / "m" / "id_data.npy"
+    file = model_file(tmp_path / "m", "id_data.npy")
     file.write_bytes(file.read_bytes()[:-3])
-    with pytest.raises(ValueError, match=r"id_data\.npy: checksum mismatch"):
+    with pytest.raises(ValueError, match=r"id_data\.npy: [\d,]+ bytes, its header declares"):
         co.load(tmp_path / "m")
 
 
 def rewrite_manifest(path: Path, **changes) -> None:
-    manifest = json.loads((path / "manifest.json").read_text())
-    manifest.update(changes)
-    (path / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest(path, dict(read_manifest(path), **changes))
 
 
 def test_a_format_3_model_loads_and_decides_as_before(space, tmp_path):
@@ -168,17 +171,17 @@ def test_a_format_3_model_loads_and_decides_as_before(space, tmp_path):
     now = T0 + pd.Timedelta("6D")
     for cid in ("a", "b", "c"):
         assert back.choose_channel(cid, now=now) == model.choose_channel(cid, now=now)
-    # saved again, it is a version 4 file with the same state
-    back.save(tmp_path / "v4")
-    assert json.loads((tmp_path / "v4" / "manifest.json").read_text())["format_version"] == 4
-    np.testing.assert_array_equal(co.load(tmp_path / "v4").state_.last_sent_min, st.last_sent_min)
+    # saved again, it is a version 5 file with the same state
+    back.save(tmp_path / "v5")
+    assert read_manifest(tmp_path / "v5")["format_version"] == 5
+    np.testing.assert_array_equal(co.load(tmp_path / "v5").state_.last_sent_min, st.last_sent_min)
 
 
 def test_wrong_format_version(fitted_model, tmp_path):
     fitted_model.save(tmp_path / "m")
     rewrite_manifest(tmp_path / "m", format_version=99)
     with pytest.raises(ValueError, match=re.escape("model format version 99 is not supported (this channelopt "
-                                                   "reads versions 2, 3, 4)")):
+                                                   "reads versions 2, 3, 4, 5)")):
         co.load(tmp_path / "m")
 
 
@@ -191,7 +194,7 @@ def test_not_a_channelopt_directory(fitted_model, tmp_path):
 
 def test_missing_array_file(fitted_model, tmp_path):
     fitted_model.save(tmp_path / "m")
-    (tmp_path / "m" / "responses.npy").unlink()
+    model_file(tmp_path / "m", "responses.npy").unlink()
     with pytest.raises(ValueError, match=re.escape("array file 'responses.npy' is missing")):
         co.load(tmp_path / "m")
 
@@ -200,17 +203,17 @@ def test_missing_or_corrupt_manifest(fitted_model, tmp_path):
     with pytest.raises(ValueError, match=re.escape("not a saved model (no manifest.json)")):
         co.load(tmp_path / "nothing-here")
     fitted_model.save(tmp_path / "m")
-    (tmp_path / "m" / "manifest.json").write_text("{not json")
+    model_file(tmp_path / "m").write_text("{not json")
     with pytest.raises(ValueError, match="manifest.json: corrupt manifest"):
         co.load(tmp_path / "m")
 
 
 def test_manifest_shape_disagreeing_with_the_file(fitted_model, tmp_path):
     fitted_model.save(tmp_path / "m")
-    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    manifest = read_manifest(tmp_path / "m")
     manifest["arrays"]["zone"]["shape"] = [manifest["arrays"]["zone"]["shape"][0] + 1]
-    (tmp_path / "m" / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ValueError, match=r"zone\.npy: expected"):
+    write_manifest(tmp_path / "m", manifest)
+    with pytest.raises(ValueError, match=r"zone\.npy: header declares <u2 \[20\], manifest says <u2 \[21\]"):
         co.load(tmp_path / "m")
 
 
@@ -245,7 +248,7 @@ def test_crash_while_writing_arrays_keeps_the_old_model(space, fitted_model, tmp
     monkeypatch.undo()
     assert calls["n"] == 3
     assert_same_model(fitted_model, co.load(path))
-    assert leftovers(tmp_path, "m") == []
+    assert leftovers(path) == []
 
 
 def test_crash_while_renaming_keeps_the_old_model(space, fitted_model, tmp_path, log_factory, monkeypatch):
@@ -255,7 +258,7 @@ def test_crash_while_renaming_keeps_the_old_model(space, fitted_model, tmp_path,
     real_rename = os.rename
 
     def failing_rename(src, dst, *args, **kwargs):
-        if Path(src).name.startswith(".m.tmp-"):  # moving the finished new model into place
+        if Path(src).name.startswith(".tmp-"):  # naming the finished new version
             raise OSError("power cut")
         return real_rename(src, dst, *args, **kwargs)
 
@@ -264,7 +267,76 @@ def test_crash_while_renaming_keeps_the_old_model(space, fitted_model, tmp_path,
         other.save(path)
     monkeypatch.undo()
     assert_same_model(fitted_model, co.load(path))
-    assert leftovers(tmp_path, "m") == []
+    assert leftovers(path) == []
+
+
+def test_crash_while_switching_the_pointer_keeps_the_old_model(space, fitted_model, tmp_path, log_factory,
+                                                               monkeypatch):
+    path = tmp_path / "m"
+    fitted_model.save(path)
+    other = co.ChannelModel(space, seed=99).fit(log_factory(n_customers=4, n_sends=20, seed=9))
+    real_replace = os.replace
+
+    def failing_replace(src, dst, *args, **kwargs):
+        if Path(dst).name == "CURRENT":
+            raise OSError("power cut")
+        return real_replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="power cut"):
+        other.save(path)
+    monkeypatch.undo()
+    assert_same_model(fitted_model, co.load(path))
+    assert leftovers(path) == []
+    other.save(path)  # and the next save goes through
+    assert_same_model(other, co.load(path))
+    assert leftovers(path) == [] and model_file(path).parent.name == "v-000000000002"
+
+
+@pytest.mark.parametrize("version", [3, 4])
+def test_saving_over_a_directory_of_the_layout_before_versions(fitted_model, tmp_path, version):
+    """Files at the directory itself, no manifest checksum: it loads, and a save turns it into the
+    versioned layout (the old files stay live until the pointer exists, then they are removed)."""
+    path = tmp_path / "old"
+    save_as_format(fitted_model, path, version)
+    assert (path / "manifest.json").is_file() and not (path / "CURRENT").exists()
+    back = co.load(path)
+    assert_same_model(fitted_model, back)
+    back.save(path)
+    assert sorted(p.name for p in path.iterdir()) == ["CURRENT", "v-000000000001"]
+    assert read_manifest(path)["format_version"] == 5
+    assert_same_model(fitted_model, co.load(path))
+
+
+def test_debris_of_killed_saves_is_removed_by_the_next_save_or_load(fitted_model, tmp_path):
+    path = tmp_path / "m"
+    fitted_model.save(path)
+    dead = 2**22 + 12345  # above pid_max on Linux by default: no such process
+    while True:
+        try:
+            os.kill(dead, 0)
+            dead += 1
+        except ProcessLookupError:
+            break
+    (path / f".tmp-{dead}-abcdef").mkdir()
+    (path / f".tmp-{dead}-abcdef" / "sends.npy").write_bytes(b"x" * 1000)
+    (path / f".CURRENT.tmp-{dead}-012345").write_text("v-000000000009\n")
+    mine = path / f".tmp-{os.getpid()}-aaaaaa"  # a save in progress in a live process: kept
+    mine.mkdir()
+    co.load(path)
+    assert leftovers(path) == [mine.name]
+    mine.rmdir()
+    # debris of the layout before versions: a temporary beside the model, and a model moved aside
+    # by a save killed between its two renames (the only copy: it is put back, not deleted)
+    (tmp_path / f".m.tmp-{dead}-bbbbbb").mkdir()
+    import shutil
+    shutil.rmtree(path)
+    save_as_format(fitted_model, tmp_path / f".m.old-{dead}-cccccc", 4)
+    assert not path.exists()
+    assert_same_model(fitted_model, co.load(path))
+    assert (path / "manifest.json").is_file() and [p for p in tmp_path.iterdir() if p.name.startswith(".m.")] == []
+    fitted_model.save(path)
+    assert leftovers(path) == [] and sorted(p.name for p in path.iterdir()) == ["CURRENT", "v-000000000001"]
 
 
 def test_crash_on_a_first_save_leaves_nothing(fitted_model, tmp_path, monkeypatch):
@@ -310,7 +382,8 @@ def test_pickle_patterns_do_catch_pickle():
 def test_object_arrays_are_refused(tmp_path):
     from channelopt._persist import write_directory
 
-    with pytest.raises(TypeError, match=re.escape("refusing to save object array 'ids' (no pickle)")):
+    with pytest.raises(TypeError, match=re.escape("refusing to save array 'ids' of dtype object (plain numbers "
+                                                  "only; no pickle)")):
         write_directory(tmp_path / "m", {"ids": np.array(["a", None], dtype=object)}, {"format_version": 1})
     # nothing but the contact store (it keeps what the model recorded, whatever happens to the save)
     assert [p for p in tmp_path.iterdir() if ".contacts.sqlite" not in p.name] == []

@@ -96,13 +96,16 @@ def test_load_rejects_an_incomplete_or_inconsistent_manifest(tmp_path):
     model = co.ChannelModel(SPACE).fit(_log(["a", "b"]), as_of="2026-01-10")
     target = tmp_path / "m"
     model.save(target)
-    manifest = json.loads((target / "manifest.json").read_text())
+    from conftest import read_manifest, write_manifest
+
+    manifest = read_manifest(target)
     broken = dict(manifest)
     del broken["zones"]
-    (target / "manifest.json").write_text(json.dumps(broken))
-    with pytest.raises(ValueError, match="incomplete manifest or arrays"):
+    write_manifest(target, broken)
+    with pytest.raises(ValueError, match=r"manifest.json: field 'zones' must be a list of 1 to 65536 zone names, "
+                                         "got None"):
         co.load(target)
     wrong = dict(manifest, n_customers=3)
-    (target / "manifest.json").write_text(json.dumps(wrong))
+    write_manifest(target, wrong)
     with pytest.raises(ValueError, match=r"array 'sends' is float32 \(2, 33\), expected float32 \(3, 33\)"):
         co.load(target)

@@ -15,7 +15,7 @@ import channelopt as co
 from channelopt import state as state_module
 from channelopt.priors import SEGMENT_MIN_CUSTOMERS, fit_population_prior, fit_segment_priors
 from channelopt.simulate import UniformPolicy, make_population, simulate_logs
-from conftest import save_as_format_3
+from conftest import read_manifest, save_as_format_3, write_manifest
 
 SPACE = co.ArmSpace(channels=["email", "sms", "push"], wordings=["plain", "urgent"])
 NOW = pd.Timestamp("2026-02-01 06:00", tz="UTC")
@@ -243,10 +243,9 @@ def test_a_format_2_model_loads_with_population_priors(model: co.ChannelModel, t
 def test_a_segment_index_beyond_the_manifest_is_refused(model: co.ChannelModel, tmp_path: Path) -> None:
     path = tmp_path / "bad"
     model.save(path)
-    manifest = json.loads((path / "manifest.json").read_text())
+    manifest = read_manifest(path)
     manifest["segments"] = manifest["segments"][:2]
-    manifest["arrays"]["segment_alpha"]["shape"][0] = 2
-    (path / "manifest.json").write_text(json.dumps(manifest))
+    write_manifest(path, manifest)
     with pytest.raises(ValueError, match="segment"):
         co.load(path, verify=False)
 

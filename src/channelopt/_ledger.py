@@ -1,15 +1,12 @@
-"""What a service tells the model between fits: sends it made and consent changes.
+"""Contact events (sends a service made, consent changes) and how they apply to a store.
 
-The ledger is an append-only list of events, indexed by customer, guarded by
-its own lock so a long fit never blocks ``record_send``. Decisions read a
-customer's events on the fly; a fit or a save folds them into the store
-(:func:`apply_events`) and drops exactly the events it folded in, so events
-recorded while a fit runs are kept.
+The events themselves live in the contact store (:mod:`channelopt._contacts`);
+decisions apply a customer's pending events on the fly (:func:`adjust`) and a
+fit or a save folds them into the store (:func:`apply_events`).
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from typing import Any, NamedTuple
 
@@ -18,7 +15,7 @@ import numpy as np
 from ._kernels import remember_sends
 from .state import HISTORY_EMPTY, PosteriorStore, _grow
 
-__all__ = ["Event", "Ledger", "apply_events", "customer_key"]
+__all__ = ["Event", "adjust", "apply_events", "customer_key"]
 
 
 class Event(NamedTuple):
@@ -36,48 +33,6 @@ def customer_key(customer_id: Any) -> Any:
     if isinstance(customer_id, np.integer):
         return int(customer_id)
     return customer_id
-
-
-class Ledger:
-    """Thread-safe event list with a per-customer view."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._events: list[Event] = []
-        self._by_id: dict[Any, tuple[Event, ...]] = {}
-        self._seq = 0
-
-    def __len__(self) -> int:
-        return len(self._events)
-
-    def add(self, customer_id: Any, kind: str, minute: int = 0, channel: int = -1, grant: int = 0,
-            revoke: int = 0) -> None:
-        key = customer_key(customer_id)
-        with self._lock:
-            self._seq += 1
-            ev = Event(self._seq, key, kind, minute, channel, grant, revoke)
-            self._events.append(ev)
-            self._by_id[key] = self._by_id.get(key, ()) + (ev,)
-
-    def of(self, customer_id: Any) -> tuple[Event, ...]:
-        """The customer's events (an immutable tuple, safe to read without the lock)."""
-        return self._by_id.get(customer_key(customer_id), ())
-
-    def snapshot(self) -> tuple[int, list[Event]]:
-        with self._lock:
-            return self._seq, list(self._events)
-
-    def drop_through(self, seq: int) -> None:
-        """Forget the events up to ``seq`` (folded into the store by a fit)."""
-        with self._lock:
-            self._events = [e for e in self._events if e.seq > seq]
-            by_id: dict[Any, tuple[Event, ...]] = {}
-            for e in self._events:
-                by_id[e.customer_id] = by_id.get(e.customer_id, ()) + (e,)
-            self._by_id = by_id
-
-    def ids(self) -> set[Any]:
-        return set(self._by_id)
 
 
 def _fold(e: Event, consent: int, unsub: int) -> tuple[int, int]:

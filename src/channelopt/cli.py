@@ -38,6 +38,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from . import __version__
+from ._persist import is_saved
 from ._time import as_utc_timestamp
 from .arms import ArmSpace
 from .config import ModelConfig
@@ -254,7 +255,7 @@ def fit_model(logs: Any, model_dir: Any, *, as_of: Any = None, channels: Sequenc
     config_args = {"response_window": response_window, "half_life": half_life, "seed": seed,
                    "default_tz": default_tz}
     if partial:
-        model = load(model_dir)
+        model = _load(model_dir)
         _check_same(model, {"channels": _UNSET if channels is None else tuple(channels),
                             "wordings": _UNSET if wordings is None else tuple(wordings),
                             "hours": _UNSET if hours is None else bool(hours),
@@ -291,9 +292,9 @@ def fit_model(logs: Any, model_dir: Any, *, as_of: Any = None, channels: Sequenc
 def _saved_model(model_dir: Any) -> ChannelModel | None:
     """The model saved at ``model_dir``, or None when nothing is saved there yet."""
     path = Path(model_dir)
-    if not (path / "manifest.json").exists():
+    if not is_saved(path):
         return None
-    return load(path)
+    return _load(path)
 
 
 def forget_customers(model_dir: Any, customer_ids: Sequence[Any]) -> int:
@@ -316,12 +317,25 @@ def forget_customers(model_dir: Any, customer_ids: Sequence[Any]) -> int:
     if model is None:
         raise ValueError(f"--model: no saved model at {model_dir}")
     n = model.forget(customer_ids)
-    model.save(model_dir)
+    _save(model, model_dir)
     return n
 
 
+#: Environment variable holding the key that signs saved models (see :func:`channelopt.load`).
+KEY_VARIABLE = "CHANNELOPT_MODEL_KEY"
+
+
+def _model_key() -> str | None:
+    """The signing key from the environment (never a command-line flag: it would show in ``ps``)."""
+    return os.environ.get(KEY_VARIABLE) or None
+
+
+def _load(model_dir: Any) -> ChannelModel:
+    return load(model_dir, key=_model_key())
+
+
 def _save(model: ChannelModel, model_dir: Any) -> ChannelModel:
-    model.save(model_dir)
+    model.save(model_dir, key=_model_key())
     return model
 
 
@@ -479,7 +493,7 @@ def rank_model(model_dir: Any, customers: Any, out: Any, *, now: Any = None, top
         if not any(ch in text for ch in "*?[") and not Path(text).exists():
             raise FileNotFoundError(f"customers: no such file or directory: {text!r}")
     pol = load_policy(policy)
-    model = load(model_dir)
+    model = _load(model_dir)
     args: dict[str, Any] = {"propensity": propensity, "policy": pol, "deadline": deadline}
     if kind == "parquet" and capacity is None:
         model.rank_to_parquet(customers, out, now=now if now is not None else pd.Timestamp.now(tz="UTC"),
@@ -592,7 +606,7 @@ def _cmd_forget(args: argparse.Namespace) -> int:
 def _cmd_explain(args: argparse.Namespace) -> int:
     if not 0 < args.level < 1:
         raise ValueError(f"--level: must be in (0, 1), got {args.level}")
-    model = load(args.model)
+    model = _load(args.model)
     customer = _parse_customer(model, args.customer)
     row = model.state_.index.row_of(customer)
     table = model.explain(customer, level=args.level)
@@ -651,6 +665,8 @@ Example:
   channelopt explain --model out/model --customer c-42
 
 Exit codes: 0 ok, 2 error (one line on stderr), 130 interrupted.
+Environment: CHANNELOPT_MODEL_KEY signs every saved model (HMAC) and requires the
+signature on every load (see channelopt.load).
 """
 
 

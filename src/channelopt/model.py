@@ -15,6 +15,7 @@ import pandas as pd
 from scipy import stats
 
 from . import _kernels as K
+from ._persist import MANIFEST, version_directory
 from ._decide import INFEASIBLE, NO_TIME, NOT_WORTH_COST, OK, decide_many, decide_one
 from ._contact_state import ContactState, Snapshot, check_ids, drop_customers
 from ._contacts import FILE_NAME as CONTACTS_FILE, ContactStore
@@ -1258,8 +1259,16 @@ class ChannelModel:
         return out
 
     # -- persistence ----------------------------------------------------------------
-    def save(self, path: Any) -> None:
-        """Save to directory ``path`` atomically: ``.npy`` arrays plus ``manifest.json``.
+    def save(self, path: Any, *, key: bytes | str | None = None) -> None:
+        """Save to directory ``path`` atomically: a new version of ``.npy`` arrays plus ``manifest.json``.
+
+        ``path`` always holds a complete model: the new version is written beside
+        the live one and a pointer file is replaced in one atomic rename (see
+        :mod:`channelopt._persist`); leftovers of saves that were killed are
+        removed by the next save or load. The manifest carries a SHA-256 of
+        itself; give ``key`` (bytes or text kept secret) to add an HMAC, which
+        :func:`load` with the same key then requires: a file that a third party
+        changed (and re-checksummed) is refused.
 
         Examples
         --------
@@ -1300,18 +1309,19 @@ class ChannelModel:
                             "store_id": db.store_id, "seq": int(reach)}
                 st.save(path, {"library_version": __version__, "config": self.config.to_dict(),
                                "policy": None if self.policy is None else self.policy.to_dict(),
-                               "last_fit": dict(getattr(self, "last_fit_", {})), "contacts": contacts})
+                               "last_fit": dict(getattr(self, "last_fit_", {})), "contacts": contacts}, key=key)
                 if not (explicit or here):
                     cs.attach(db, st, int(reach))  # the model's contact store is now the directory's
 
     @classmethod
-    def load(cls, path: Any, *, verify: bool = True) -> "ChannelModel":
+    def load(cls, path: Any, *, verify: bool = True, key: bytes | str | None = None) -> "ChannelModel":
         """Load a model saved with :meth:`save` (see :func:`channelopt.load`)."""
-        store, manifest = PosteriorStore.load(path, verify=verify)
+        store, manifest = PosteriorStore.load(path, verify=verify, key=key)
         try:
             config = ModelConfig.from_dict(manifest["config"])
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{path}: manifest has no valid config ({exc})") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{version_directory(path) / MANIFEST}: field 'config' is not a model "
+                             f"configuration ({short(str(exc))})") from None
         contacts = manifest.get("contacts", {"file": CONTACTS_FILE, "store_id": None, "seq": 0})
         db_path, store_id, folded = _contacts_entry(path, contacts)
         model = cls(store.space, response_window=config.response_window, half_life=config.half_life,
@@ -1336,15 +1346,26 @@ class ChannelModel:
         return model
 
 
-def load(path: Any, *, verify: bool = True) -> ChannelModel:
-    """Load a saved model: arrays memory-mapped, checksums and format version checked.
+def load(path: Any, *, verify: bool = True, key: bytes | str | None = None) -> ChannelModel:
+    """Load a saved model: arrays memory-mapped, every field and invariant checked.
+
+    Whatever the files hold, loading either gives a model the kernels can use
+    safely or raises one ValueError naming the file and the field: the
+    manifest's checksum, bare entry names, every ``.npy`` header against its
+    file size, and every invariant of the arrays (the customer index's
+    permutation, offsets and sorted hashes, codes in range, finite statistics,
+    positive priors) are checked on every load.
 
     Parameters
     ----------
     path : str or PathLike
         Directory written by :meth:`ChannelModel.save`.
     verify : bool, default True
-        Check the SHA-256 of every array (reads every byte once); False opens instantly.
+        Also check the SHA-256 of every array (reads every byte once); False
+        skips only that (the invariant checks still read the statistics once).
+    key : bytes or str, optional
+        The key the model was saved with: its manifest's HMAC must match
+        (refuses unsigned models and any change made without the key).
 
     Examples
     --------
@@ -1353,7 +1374,7 @@ def load(path: Any, *, verify: bool = True) -> ChannelModel:
     ...
     ValueError: no/such/dir: not a saved model (no manifest.json)
     """
-    return ChannelModel.load(path, verify=verify)
+    return ChannelModel.load(path, verify=verify, key=key)
 
 
 def _default_contacts(path: Path) -> Path:
@@ -1371,7 +1392,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _contacts_entry(path: Any, entry: Any) -> tuple[Path, str | None, int]:
     """The manifest's ``contacts`` entry checked: ``(database path, store id, contact watermark)``."""
-    where = f"{Path(path) / 'manifest.json'}: field 'contacts'"
+    where = f"{version_directory(path) / MANIFEST}: field 'contacts'"
     if not isinstance(entry, dict):
         raise ValueError(f"{where} must be an object, got {type(entry).__name__}")
     file, store_id, seq = entry.get("file"), entry.get("store_id"), entry.get("seq")
@@ -1390,7 +1411,8 @@ def _policy_from(data: Any, path: Any) -> ContactPolicy | None:
     try:
         return ContactPolicy.from_dict(data)
     except (TypeError, ValueError, KeyError) as exc:
-        raise ValueError(f"{path}: manifest has no valid policy ({exc})") from None
+        raise ValueError(f"{version_directory(path) / MANIFEST}: field 'policy' is not a contact policy "
+                         f"({short(str(exc))})") from None
 
 
 def _consent_events(store: PosteriorStore) -> list[Any]:

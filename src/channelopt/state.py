@@ -45,10 +45,11 @@ import numpy as np
 from . import _grouping as G
 from . import _kernels as K
 from ._index import CustomerIndex
-from ._persist import read_directory, write_directory
+from ._format import check_fields, check_invariants
+from ._persist import MANIFEST, read_directory, version_directory, write_directory
 from ._time import LATENCY_EDGES_S, NAT, latency_bins
 from ._rows import SeenRows, check_default_as_of, drop_repeats, wall_clock_ns
-from ._values import plain, short
+from ._values import short
 from .arms import ArmSpace
 from .config import ModelConfig
 from .priors import fit_population_prior, fit_segment_priors
@@ -56,10 +57,11 @@ from .schema import EncodedLogs, segment_text_codes
 
 __all__ = ["PosteriorStore", "Ingestion", "FORMAT_VERSION"]
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 #: Older format versions :meth:`PosteriorStore.load` still reads (missing arrays get their defaults;
-#: version 3 and earlier held int64 ns times, row-order id hashes and an int64 id order).
-READABLE_VERSIONS = (2, 3, 4)
+#: version 3 and earlier held int64 ns times, row-order id hashes and an int64 id order; version 4
+#: and earlier have no manifest checksum).
+READABLE_VERSIONS = (2, 3, 4, 5)
 #: Segments a model can tell apart (``segment`` is int16 per customer).
 MAX_SEGMENTS = 32767
 
@@ -223,33 +225,47 @@ class PosteriorStore:
         out.update(self.index.arrays())
         return out
 
-    def save(self, path: Any, extra: dict[str, Any]) -> None:
-        """Write the store (and ``extra`` manifest entries) to directory ``path``, atomically."""
+    def save(self, path: Any, extra: dict[str, Any], *, key: Any = None) -> None:
+        """Write the store (and ``extra`` manifest entries) to directory ``path``, atomically
+        (``key``: sign the manifest with an HMAC, see :func:`channelopt._persist.write_directory`)."""
         manifest = {"format": "channelopt-model", "format_version": FORMAT_VERSION,
                     "space": self.space.to_dict(), "watermark_ns": int(self.watermark_ns),
                     "id_kind": self.index.kind, "n_customers": self.n_customers, "counts": dict(self.counts),
                     "zones": list(self.zones), "segments": list(self.segments)}
         manifest.update(extra)
-        write_directory(path, self.arrays(), manifest)
+        write_directory(path, self.arrays(), manifest, key=key)
 
     @classmethod
-    def load(cls, path: Any, *, verify: bool = True) -> tuple["PosteriorStore", dict[str, Any]]:
-        """Read a store written by :meth:`save`; arrays are memory-mapped read-only."""
-        manifest, arrays = read_directory(path, verify=verify)
+    def load(cls, path: Any, *, verify: bool = True, key: Any = None) -> tuple["PosteriorStore", dict[str, Any]]:
+        """Read a store written by :meth:`save`; arrays are memory-mapped read-only.
+
+        Every manifest field and every invariant the kernels rely on is checked
+        (see :mod:`channelopt._format`); ``verify`` adds each array's checksum,
+        ``key`` requires the manifest's HMAC."""
+        manifest, arrays = read_directory(path, verify=verify, key=key, unchecked_ok=_before_checksums)
+        mpath = version_directory(path) / MANIFEST
         if manifest.get("format") != "channelopt-model":
-            raise ValueError(f"{path}: not a channelopt model (format {manifest.get('format')!r})")
+            raise ValueError(f"{path}: not a channelopt model (format {short(manifest.get('format'))})")
         version = manifest.get("format_version")
-        if version not in READABLE_VERSIONS:
-            raise ValueError(f"{path}: model format version {version!r} is not supported "
+        if version not in READABLE_VERSIONS or isinstance(version, bool):
+            raise ValueError(f"{path}: model format version {short(version)} is not supported "
                              f"(this channelopt reads versions {', '.join(map(str, READABLE_VERSIONS))})")
+        check_fields(mpath, manifest)
         try:
-            return cls._from_manifest(path, manifest, arrays), manifest
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"{path}: incomplete manifest or arrays (missing {exc})") from None
+            store = cls._from_manifest(path, manifest, arrays)
+        except KeyError as exc:
+            raise ValueError(f"{mpath}: field 'arrays' has no entry {exc}") from None
+        check_invariants(path, store.arrays(), kind=store.index.kind, n_channels=len(store.space.channels),
+                         n_zones=len(store.zones), n_segments=len(store.segments), verify=verify)
+        return store, manifest
 
     @classmethod
     def _from_manifest(cls, path: Any, manifest: dict[str, Any], arrays: dict[str, np.ndarray]) -> "PosteriorStore":
-        space = ArmSpace.from_dict(manifest["space"])
+        try:
+            space = ArmSpace.from_dict(manifest["space"])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{version_directory(path) / MANIFEST}: field 'space' is not an arm space "
+                             f"({short(str(exc))})") from None
         a = {k: np.asarray(v) for k, v in arrays.items()}  # plain ndarray views of the maps
         n, n_arms = int(manifest["n_customers"]), space.n_arms
         expected = {"sends": ((n, n_arms), np.float32), "responses": ((n, n_arms), np.float32),
@@ -277,11 +293,6 @@ class PosteriorStore:
                 raise ValueError(f"{path}: array {name!r} is {arr.dtype} {arr.shape}, expected "
                                  f"{np.dtype(dtype)} {shape if shape is not None else '(any,)'}")
         zones = tuple(manifest["zones"])
-        if n and int(a["zone"].max()) >= len(zones):
-            raise ValueError(f"{path}: array 'zone' refers to zone {int(a['zone'].max())}, manifest lists {len(zones)}")
-        if n and "segment" in expected and int(a["segment"].max()) >= n_seg:
-            raise ValueError(f"{path}: array 'segment' refers to segment {int(a['segment'].max())}, "
-                             f"manifest lists {n_seg}")
         if manifest["format_version"] <= 3:
             for name in ("last_complaint", "last_sent"):
                 ns = a.pop(f"{name}_ns")
@@ -296,6 +307,12 @@ class PosteriorStore:
                    zones, a["consent"], a["history_min"], a["history_channel"], a["latency"],
                    int(manifest["watermark_ns"]), dict(manifest.get("counts", {})), a["latency_segment"],
                    tuple(manifest["segments"]), a.get("segment"), a.get("segment_alpha"), a.get("segment_beta"))
+
+
+def _before_checksums(manifest: dict[str, Any]) -> bool:
+    """Manifests of format version 4 and earlier carry no checksum."""
+    version = manifest.get("format_version")
+    return isinstance(version, int) and not isinstance(version, bool) and version in READABLE_VERSIONS and version < 5
 
 
 def minutes_up(ns: np.ndarray) -> np.ndarray:
