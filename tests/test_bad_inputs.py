@@ -477,6 +477,7 @@ def test_a_corrupt_model_is_one_line_exit_2(capsys, cli_files, tmp_path):
     assert code == 2 and err.count("\n") == 1 and err.startswith("channelopt: error: ") and "Traceback" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["fit .csv.gz that is not gzip", "fit latin-1 CSV", "fit --seed text"])
 def test_bad_cli_input_in_a_subprocess(cli_files, case):
     argv, message = _cli_cases(cli_files)[case]

@@ -27,15 +27,15 @@ START = pd.Timestamp("2026-10-10", tz="UTC")  # the history runs over the Europe
 AS_OF = START + pd.Timedelta(days=15)
 
 
-def _world(n: int, days: int, seed: int, propensity_draws: int):
+def _world(n: int, days: int, seed: int):
     pop = make_population(SPACE, n, seed=seed)
     logs = simulate_logs(pop, UniformPolicy(SPACE, seed=seed), start=START, days=days, sends_per_day=n // 2,
                          seed=seed)
-    model = co.ChannelModel(SPACE, seed=seed, propensity_draws=propensity_draws).fit(logs, as_of=AS_OF)
+    model = co.ChannelModel(SPACE, seed=seed).fit(logs, as_of=AS_OF)
     return pop, logs, model
 
 
-POP, LOGS, MODEL = _world(300, 14, seed=1, propensity_draws=32)
+POP, LOGS, MODEL = _world(300, 14, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +229,7 @@ def _replied_within(pop, plans, now: pd.Timestamp, horizon: pd.Timedelta, seed: 
 
 
 def test_cascades_raise_replies_within_48h_over_a_single_send():
-    pop, _, model = _world(3000, 14, seed=0, propensity_draws=16)
+    pop, _, model = _world(3000, 14, seed=0)
     now = pd.Timestamp("2026-11-03 09:00", tz="UTC")
     policy = ContactPolicy()
     plans = [model.plan_cascade(cid, now=now, max_steps=3, policy=policy, tz=tz,

@@ -83,7 +83,7 @@ LOGS = _logs()
 
 
 def _model(**kwargs) -> co.ChannelModel:
-    m = co.ChannelModel(SPACE, seed=11, propensity_draws=16, half_life=None, **kwargs).fit(
+    m = co.ChannelModel(SPACE, seed=11, half_life=None, **kwargs).fit(
         LOGS, as_of=LOGS["sent_at"].max())
     rng = np.random.default_rng(3)
     ids = sorted(LOGS["customer_id"].unique())
@@ -231,7 +231,7 @@ def test_cascade_steps_match(monkeypatch):
 
 def test_integer_ids_loaded_model_and_rank(tmp_path):
     logs = LOGS.assign(customer_id=LOGS["customer_id"].str[2:].astype(np.int64) + 10**12)
-    model = co.ChannelModel(SPACE, seed=4, propensity_draws=8).fit(logs, as_of=logs["sent_at"].max())
+    model = co.ChannelModel(SPACE, seed=4).fit(logs, as_of=logs["sent_at"].max())
     model.save(tmp_path / "m")
     loaded = co.load(tmp_path / "m")  # read-only memory-mapped arrays
     assert not loaded.state_.sends.flags.writeable
@@ -265,7 +265,7 @@ def test_other_arm_spaces_and_settings(space_kw):
     logs = LOGS[[c for c in LOGS.columns if c not in ("wording", "tone") or c in space.dimensions]]
     if "length" in space.dimensions:
         logs = logs.assign(length=np.array(["s", "m", "l"])[np.arange(len(logs)) % 3])
-    model = co.ChannelModel(space, seed=2, propensity_draws=4, hour_smoothing=0.0, default_tz="Asia/Kolkata",
+    model = co.ChannelModel(space, seed=2, hour_smoothing=0.0, default_tz="Asia/Kolkata",
                             policy=ContactPolicy(value=2.0, cost={"sms": 0.1})).fit(logs)
     rng = np.random.default_rng(5)
     for _ in range(120):

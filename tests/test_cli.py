@@ -334,6 +334,7 @@ def test_help_shows_an_example(capsys, command):
     assert "Example" in out and f"channelopt {command[0] if command else 'fit'} --" in out
 
 
+@pytest.mark.slow
 def test_python_dash_m_channelopt_help():
     proc = subprocess.run([sys.executable, "-m", "channelopt", "--help"], capture_output=True, text=True,
                           timeout=120)

@@ -68,6 +68,7 @@ def test_consent_is_committed_to_the_model_directory_before_the_call_returns(tmp
     assert rows == [(f"s:{ids[0]}", "consent", 0b011, 0), (f"s:{ids[0]}", "consent", 0, 0b010)]
 
 
+@pytest.mark.slow
 def test_a_crash_before_any_save_keeps_every_recorded_change(tmp_path):
     _model(tmp_path)
     path = tmp_path / "model"
@@ -102,6 +103,7 @@ def test_another_process_sees_a_revocation_within_the_poll_interval(tmp_path):
     assert service.rank([cid], now=NOW)["hold_reason"].tolist() == ["no_consent"]
 
 
+@pytest.mark.slow
 def test_the_service_pattern_with_a_nightly_partial_fit_in_another_process(tmp_path):
     """The README's pattern: the service records revocations; the nightly job (another process) runs
     `fit --partial` and saves; the service reloads. Nobody who revoked may be messaged, before or after."""

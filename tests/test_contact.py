@@ -63,7 +63,7 @@ def _group_logs(seed: int = 0) -> pd.DataFrame:
 
 LOGS = _group_logs()
 #: The one fitted model of this module: never mutated except through fresh customer ids.
-MODEL = co.ChannelModel(SPACE, seed=5, propensity_draws=64).fit(LOGS, as_of=AS_OF)
+MODEL = co.ChannelModel(SPACE, seed=5).fit(LOGS, as_of=AS_OF)
 _FRESH = itertools.count()
 
 
@@ -254,7 +254,7 @@ OPEN = ContactPolicy(quiet_hours={}, caps=[], min_gap=None)  # consent only
 
 def _model(logs: pd.DataFrame | None = None, **kw) -> co.ChannelModel:
     logs = LOGS if logs is None else logs
-    return co.ChannelModel(SPACE, seed=5, propensity_draws=32, **kw).fit(logs, as_of=AS_OF)
+    return co.ChannelModel(SPACE, seed=5, **kw).fit(logs, as_of=AS_OF)
 
 
 def _complaint_model(days_ago: float) -> tuple[co.ChannelModel, str]:

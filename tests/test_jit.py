@@ -9,6 +9,8 @@ import pytest
 
 from channelopt import jit
 
+pytestmark = pytest.mark.slow  # subprocesses / notebooks: make test runs them, -m 'not slow' skips them
+
 
 def test_unknown_part_is_one_clear_error() -> None:
     with pytest.raises(ValueError, match=r"parts: unknown part 'nope' \(known: rank, evaluation, single\)"):

@@ -17,6 +17,8 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+pytestmark = pytest.mark.slow  # subprocesses / notebooks: make test runs them, -m 'not slow' skips them
+
 NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(p for p in NOTEBOOK_DIR.iterdir() if p.suffix in (".py", ".ipynb") and not p.name.startswith("."))
 KERNEL = "channelopt-test"

@@ -82,8 +82,7 @@ def test_round_trip_with_int_ids_and_extra_dimension(tmp_path, log_factory):
                         extra={"tone": ["warm", "dry"]})
     logs = log_factory(n_customers=12, n_sends=80, seed=5, int_ids=True)
     logs["tone"] = np.where(np.arange(len(logs)) % 3 == 0, "warm", "dry")
-    model = co.ChannelModel(space, response_window="48h", half_life=None, seed=3, default_tz="Europe/Paris",
-                            propensity_draws=64).fit(logs)
+    model = co.ChannelModel(space, response_window="48h", half_life=None, seed=3, default_tz="Europe/Paris").fit(logs)
     model.save(tmp_path / "m")
     loaded = co.load(tmp_path / "m")
     assert loaded.config.half_life is None and loaded.config.default_tz == "Europe/Paris"

@@ -125,7 +125,7 @@ def _logs(n: int = 600, n_customers: int = 40, seed: int = 0) -> pd.DataFrame:
                          "tz": np.array(ZONES2)[cust % 2]})
 
 
-MODEL = co.ChannelModel(SPACE, seed=3, propensity_draws=32).fit(_logs(), as_of="2026-03-01")
+MODEL = co.ChannelModel(SPACE, seed=3).fit(_logs(), as_of="2026-03-01")
 IDS = [f"c-{i}" for i in range(40)]
 
 

@@ -11,10 +11,11 @@ from .arms import ArmSpace
 from .cascade import CascadePlan, CascadeStep
 from .config import ModelConfig
 from .contact import Cap, ContactPolicy
+from .exceptions import NotFittedError
 from .model import ChannelModel, Decision, load
 from .state import PosteriorStore
 
 from ._version import __version__
 
 __all__ = ["ArmSpace", "Cap", "CascadePlan", "CascadeStep", "ChannelModel", "ContactPolicy", "Decision", "ModelConfig",
-           "PosteriorStore", "load", "__version__"]
+           "NotFittedError", "PosteriorStore", "load", "__version__"]

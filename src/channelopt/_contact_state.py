@@ -30,7 +30,7 @@ import numpy as np
 
 from ._contacts import ContactStore
 from ._index import CustomerIndex
-from ._ledger import Event, customer_key
+from ._ledger import Event
 from ._values import short
 from .state import PosteriorStore
 

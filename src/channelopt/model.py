@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from . import _kernels as K
 from ._persist import MANIFEST, version_directory
+from ._posteriors import posterior_arrays, posterior_frame
 from ._decide import INFEASIBLE, NO_TIME, NOT_WORTH_COST, OK, decide_many, decide_one
 from ._contact_state import ContactState, Snapshot, check_ids, drop_customers
 from ._contacts import FILE_NAME as CONTACTS_FILE, ContactStore
@@ -25,6 +25,7 @@ from ._time import NAT, NS_PER_S, as_utc_timestamp, zone_codes
 from ._version import __version__
 from .arms import ArmSpace
 from .config import ModelConfig, _whole, check_zone, parse_duration
+from .exceptions import NOT_FITTED, NotFittedError
 from .contact import HOLD_REASONS, ContactPolicy, channel_bits, earliest_send_times
 from .schema import encode_logs, parse_booleans
 from .sources import iter_frames, read_table
@@ -150,6 +151,11 @@ def _round_of(now_ns: int) -> np.uint64:
     return np.uint64(now_ns // NS_PER_S & 0xFFFFFFFFFFFFFFFF)
 
 
+#: The constructor's parameters (see :meth:`ChannelModel.get_params`).
+_PARAMS = ("space", "response_window", "half_life", "seed", "default_tz", "propensity_draws", "prior_max_strength",
+           "prior_sample", "policy", "hour_smoothing", "inbound_weight", "resolve", "contact_store")
+
+
 class ChannelModel:
     """Per-customer Thompson-sampling model of channel, wording, local hour and weekday.
 
@@ -166,10 +172,10 @@ class ChannelModel:
         Seed of the counter-based randomness (decisions are reproducible).
     default_tz : str, default "UTC"
         Zone of customers whose ``tz`` is unknown.
-    propensity_draws : int, default 256
-        Kept for compatibility: the propensity is now computed by quadrature
-        (``channelopt._propensity``), not by Monte Carlo; any positive value
-        gives the same result.
+    propensity_draws : int, optional
+        Deprecated, no effect: the propensity is computed by quadrature
+        (``channelopt._propensity``), not by Monte Carlo. Passing it warns;
+        it will be removed in channelopt 0.3.
     prior_max_strength : float, default 1000
         Bound on the empirical-Bayes prior strength.
     prior_sample : int, default 5000
@@ -213,45 +219,110 @@ class ChannelModel:
     """
 
     def __init__(self, space: ArmSpace, response_window: Any = "72h", half_life: Any = "90D", seed: int = 0,
-                 default_tz: str = "UTC", propensity_draws: int = 256, prior_max_strength: float = 1000.0,
+                 default_tz: str = "UTC", propensity_draws: int | None = None, prior_max_strength: float = 1000.0,
                  prior_sample: int = 5000, policy: ContactPolicy | None = None, hour_smoothing: float = 1.0,
                  inbound_weight: float = 1.0, resolve: str = "window", contact_store: Any = None) -> None:
+        # the parameters, stored as given (the single source of truth: get_params / set_params / clone)
+        self.__dict__.update(space=space, response_window=response_window, half_life=half_life, seed=seed,
+                             default_tz=default_tz, propensity_draws=propensity_draws,
+                             prior_max_strength=prior_max_strength, prior_sample=prior_sample, policy=policy,
+                             hour_smoothing=hour_smoothing, inbound_weight=inbound_weight, resolve=resolve,
+                             contact_store=contact_store)
+        if propensity_draws is not None:
+            warnings.warn("propensity_draws is deprecated and has no effect (propensities are exact, by "
+                          "quadrature); it will be removed in channelopt 0.3", FutureWarning, stacklevel=2)
+        self._derive()
+        self._lock = threading.Lock()  # one fit, save or erasure at a time
+        self._contacts = ContactState(space.channels, None if contact_store is None else Path(contact_store))
+
+    def _derive(self) -> None:
+        """Check the parameters and compute what is derived from them (on construction and on
+        every :meth:`set_params`): the configuration and the caches of the decision paths."""
+        space, policy, contact_store = self.space, self.policy, self.contact_store
         if not isinstance(space, ArmSpace):
             raise ValueError(f"space: expected an ArmSpace, got {type(space).__name__}")
-        self.space = space
-        self.response_window = response_window
-        self.half_life = half_life
-        self.seed = seed
-        self.default_tz = default_tz
-        self.propensity_draws = propensity_draws
-        self.prior_max_strength = prior_max_strength
-        self.prior_sample = prior_sample
-        self.policy = policy
-        self.hour_smoothing = hour_smoothing
-        self.inbound_weight = inbound_weight
-        self.resolve = resolve
-        self.contact_store = contact_store
-        self.config = ModelConfig(response_window, half_life, seed, default_tz, propensity_draws,
-                                  prior_max_strength, prior_sample, hour_smoothing, inbound_weight, resolve)
+        draws = 256 if self.propensity_draws is None else self.propensity_draws
+        config = ModelConfig(self.response_window, self.half_life, self.seed, self.default_tz, draws,
+                             self.prior_max_strength, self.prior_sample, self.hour_smoothing, self.inbound_weight,
+                             self.resolve)
         if policy is not None:
             if not isinstance(policy, ContactPolicy):
                 raise ValueError(f"policy: expected a ContactPolicy or None, got {type(policy).__name__}")
             policy.check_channels(space.channels)
         if contact_store is not None and not isinstance(contact_store, (str, os.PathLike)):
             raise ValueError(f"contact_store: expected a path or None, got {type(contact_store).__name__}")
-        self._lock = threading.Lock()  # one fit, save or erasure at a time
-        self._contacts = ContactState(space.channels, None if contact_store is None else Path(contact_store))
-        self._policy_cache: dict[int, tuple[ContactPolicy, np.ndarray, np.ndarray]] = {}
-        self._smooth = hour_kernel(self.config.hour_smoothing)
-        self._channel_pos = {c: i for i, c in enumerate(space.channels)}
-        self._all_channels = np.ones(len(space.channels), dtype=np.uint8)
-        self._offsets = space.offsets
-        self._dims = space.dimensions
-        self._labels = [np.array(space.labels(d), dtype=object) for d in self._dims]
-        self._hour_dim = self._dims.index("hour") if "hour" in self._dims else -1
-        self._wording_dim = self._dims.index("wording") if "wording" in self._dims else -1
-        self._weekday_dim = self._dims.index("weekday") if "weekday" in self._dims else -1
-        self._extra_dims = [(k, self._dims.index(k)) for k in space.extra]
+        dims = space.dimensions
+        self.__dict__.update(
+            config=config, _policy_cache={}, _smooth=hour_kernel(config.hour_smoothing),
+            _channel_pos={c: i for i, c in enumerate(space.channels)},
+            _all_channels=np.ones(len(space.channels), dtype=np.uint8), _offsets=space.offsets, _dims=dims,
+            _labels=[np.array(space.labels(d), dtype=object) for d in dims],
+            _hour_dim=dims.index("hour") if "hour" in dims else -1,
+            _wording_dim=dims.index("wording") if "wording" in dims else -1,
+            _weekday_dim=dims.index("weekday") if "weekday" in dims else -1,
+            _extra_dims=[(k, dims.index(k)) for k in space.extra])
+        self.__dict__.pop("_single_view", None)  # the fast path's cache of the above
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor's parameters, as given (scikit-learn's convention).
+
+        Examples
+        --------
+        >>> m = ChannelModel(ArmSpace(channels=["email", "sms"]), seed=3)
+        >>> m.get_params()["seed"], ChannelModel(**m.get_params()).seed
+        (3, 3)
+        """
+        return {name: self.__dict__[name] for name in _PARAMS}
+
+    def set_params(self, **params: Any) -> "ChannelModel":
+        """Change parameters; every decision after the call uses them. Returns the model.
+
+        A fitted model keeps what it learned (a new ``seed`` draws differently
+        from the same posteriors; a new ``half_life`` applies from the next
+        fit). Its arm space and contact store cannot change (fit a new model).
+        A value that does not validate raises and changes nothing. Assigning
+        an attribute (``model.seed = 5``) is the same call.
+
+        Examples
+        --------
+        >>> m = ChannelModel(ArmSpace(channels=["email", "sms"])).set_params(seed=5, half_life=None)
+        >>> m.config.seed, m.config.half_life
+        (5, None)
+        >>> m.set_params(sede=5)
+        Traceback (most recent call last):
+        ...
+        ValueError: Invalid parameter 'sede' for estimator ChannelModel. Valid parameters are: ['contact_store', 'default_tz', 'half_life', 'hour_smoothing', 'inbound_weight', 'policy', 'prior_max_strength', 'prior_sample', 'propensity_draws', 'resolve', 'response_window', 'seed', 'space'].
+        """
+        for name in params:
+            if name not in _PARAMS:
+                raise ValueError(f"Invalid parameter {name!r} for estimator ChannelModel. "
+                                 f"Valid parameters are: {sorted(_PARAMS)!r}.")
+        fixed = self._contacts.snap.store is not None or self._contacts.db is not None
+        for name in ("space", "contact_store"):
+            if name in params and params[name] != self.__dict__[name] and fixed:
+                raise ValueError(f"{name}: cannot change on a fitted model (or one whose contact store is "
+                                 f"open); build a new ChannelModel")
+        if params.get("propensity_draws") is not None:
+            warnings.warn("propensity_draws is deprecated and has no effect (propensities are exact, by "
+                          "quadrature); it will be removed in channelopt 0.3", FutureWarning, stacklevel=2)
+        old = {name: self.__dict__[name] for name in params}
+        self.__dict__.update(params)
+        try:
+            self._derive()
+        except BaseException:
+            self.__dict__.update(old)
+            self._derive()
+            raise
+        if not fixed and ("space" in params or "contact_store" in params):
+            store = self.contact_store
+            self._contacts = ContactState(self.space.channels, None if store is None else Path(store))
+        return self
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _PARAMS:  # a parameter: validated, and the derived state follows
+            self.set_params(**{name: value})
+        else:
+            object.__setattr__(self, name, value)
 
     def __repr__(self) -> str:
         fitted = f", customers={self.state_.n_customers}" if hasattr(self, "state_") else ""
@@ -263,7 +334,7 @@ class ChannelModel:
         """The posterior store decisions read (see :class:`channelopt.state.PosteriorStore`)."""
         st = self._contacts.snap.store
         if st is None:
-            raise AttributeError("state_")
+            raise NotFittedError(NOT_FITTED)
         return st
 
     @state_.setter
@@ -375,7 +446,7 @@ class ChannelModel:
         """The one snapshot (store and contact events together) a decision reads."""
         snap = self._contacts.current()
         if snap.store is None:
-            raise ValueError("this ChannelModel is not fitted yet: call fit(logs) first")
+            raise NotFittedError(NOT_FITTED)
         return snap
 
     def _mask(self, allowed: Iterable[str] | None, exclude: Iterable[str] | None) -> np.ndarray:
@@ -1165,6 +1236,69 @@ class ChannelModel:
                                seed=self.config.seed if seed is None else seed)
 
     # -- inspection -----------------------------------------------------------------
+    def _hour_span(self) -> tuple[int, int] | None:
+        """Arm range of the hour dimension (None: no hours)."""
+        return None if self._hour_dim < 0 else (self._offsets[self._hour_dim], self._offsets[self._hour_dim + 1])
+
+    def _arm_labels(self) -> tuple[np.ndarray, np.ndarray]:
+        """Dimension and label of every arm, in arm order."""
+        dims = np.repeat(np.array(self.space.dimensions, dtype=object), self.space.sizes)
+        return dims, np.concatenate([self._labels[d] for d in range(len(self.space.dimensions))])
+
+    def posteriors(self, customer_ids: Iterable[Any] | None = None, *, level: float = 0.9,
+                   segments: Iterable[Any] | None = None) -> pd.DataFrame:
+        """Expected response rate and credible interval of every arm, for many customers.
+
+        The Beta posteriors the decisions draw from (the same as :meth:`explain`'s
+        columns), as one long table for notebooks: no private state needed.
+
+        Parameters
+        ----------
+        customer_ids : iterable of str or int, optional
+            Default: every customer of the model (one row per customer and arm:
+            mind the size for millions of customers). Unknown ids get the prior.
+        level : float, default 0.9
+            Mass of the central credible interval.
+        segments : iterable, optional
+            One segment per id (None: the customer's own), as in :meth:`rank`.
+
+        Returns
+        -------
+        DataFrame
+            ``customer_id, dimension, arm, sends, responses, prior_mean, alpha,
+            beta, mean, ci_low, ci_high``, customers in the order given, arms in
+            the arm space's order.
+
+        Examples
+        --------
+        >>> space = ArmSpace(channels=["email", "sms"], hours=False, weekdays=False)
+        >>> logs = pd.DataFrame({"customer_id": ["a", "b"], "sent_at": ["2026-01-01", "2026-01-01"],
+        ...                      "channel": ["sms", "email"], "responded_at": ["2026-01-01 02:00", None]})
+        >>> m = ChannelModel(space, half_life=None).fit(logs, as_of="2026-01-05")
+        >>> p = m.posteriors(["a", "b"])
+        >>> p[["customer_id", "arm", "responses"]].values.tolist()
+        [['a', 'email', 0.0], ['a', 'sms', 1.0], ['b', 'email', 0.0], ['b', 'sms', 0.0]]
+        >>> bool(((p["ci_low"] <= p["mean"]) & (p["mean"] <= p["ci_high"])).all())
+        True
+        """
+        if not 0 < level < 1:
+            raise ValueError(f"level: must be in (0, 1), got {level}")
+        st = self._snapshot().store
+        if customer_ids is None:
+            ids = st.index.ids()
+            rows = np.arange(len(ids), dtype=np.int64)
+        else:
+            ids = list(customer_ids)
+            rows = st.index.rows_of(ids)[0] if ids else np.zeros(0, np.int64)
+        seg = None
+        if segments is not None:
+            seg = st.segment_codes(list(segments))
+            if seg.shape[0] != rows.shape[0]:
+                raise ValueError(f"segments: {seg.shape[0]} values for {rows.shape[0]} customers")
+        groups = st.prior_groups(rows, seg)
+        arrays = posterior_arrays(st, rows, groups, self._smooth, self._hour_span())
+        return posterior_frame(ids, arrays, *self._arm_labels(), level)
+
     def explain(self, customer_id: Any, *, level: float = 0.9, now: Any = None,
                 policy: ContactPolicy | None = None, consent: Iterable[str] | None = None,
                 segment: Any = None) -> pd.DataFrame:
@@ -1215,25 +1349,9 @@ class ChannelModel:
         st = snap.store
         row = st.index.row_of(customer_id)
         n_arms = self.space.n_arms
-        sends = st.sends[row].astype(np.float64) if row >= 0 else np.zeros(n_arms)
-        responses = st.responses[row].astype(np.float64) if row >= 0 else np.zeros(n_arms)
-        s_eff, k_eff = sends.copy(), responses.copy()
-        if self._hour_dim >= 0 and self._smooth.shape[0] > 1:
-            lo, hi = self._offsets[self._hour_dim], self._offsets[self._hour_dim + 1]
-            s_eff[lo:hi], k_eff[lo:hi] = (_circular_smooth(x[lo:hi], self._smooth) for x in (sends, responses))
         group = int(st.prior_groups(np.array([row]), None if segment is None else st.segment_codes([segment]))[0])
-        prior_a, prior_b = (t[group] for t in st.prior_tables)
-        alpha = prior_a + k_eff
-        beta = prior_b + np.maximum(s_eff - k_eff, 0.0)
-        dims = np.repeat(np.array(self.space.dimensions, dtype=object), self.space.sizes)
-        arms = np.concatenate([self._labels[d] for d in range(len(self.space.dimensions))])
-        tail = (1 - level) / 2
-        out = pd.DataFrame({
-            "dimension": dims, "arm": arms, "sends": sends, "responses": responses,
-            "prior_mean": prior_a / (prior_a + prior_b),
-            "alpha": alpha, "beta": beta, "mean": alpha / (alpha + beta),
-            "ci_low": stats.beta.ppf(tail, alpha, beta), "ci_high": stats.beta.ppf(1 - tail, alpha, beta),
-        })
+        arrays = posterior_arrays(st, np.array([row]), np.array([group]), self._smooth, self._hour_span())
+        out = posterior_frame([customer_id], arrays, *self._arm_labels(), level).drop(columns="customer_id")
         # the contact rules, on channel rows
         n_ch = len(self.space.channels)
         now_ns = _now(now).value if now is not None or st.watermark_ns == NAT else int(st.watermark_ns)
@@ -1325,7 +1443,7 @@ class ChannelModel:
         contacts = manifest.get("contacts", {"file": CONTACTS_FILE, "store_id": None, "seq": 0})
         db_path, store_id, folded = _contacts_entry(path, contacts)
         model = cls(store.space, response_window=config.response_window, half_life=config.half_life,
-                    seed=config.seed, default_tz=config.default_tz, propensity_draws=config.propensity_draws,
+                    seed=config.seed, default_tz=config.default_tz,
                     prior_max_strength=config.prior_max_strength, prior_sample=config.prior_sample,
                     hour_smoothing=config.hour_smoothing, inbound_weight=config.inbound_weight,
                     resolve=config.resolve, policy=_policy_from(manifest.get("policy"), path),
@@ -1453,12 +1571,6 @@ def _without_forgotten(frame: pd.DataFrame, db: ContactStore, tombs: dict[str, i
     drop = np.zeros(len(frame), dtype=bool)
     drop[hit] = sent.notna().to_numpy() & (sent_ns <= rows_at[hit])
     return frame.loc[~drop]
-
-
-def _circular_smooth(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Circular convolution of the hour statistics with the smoothing weights (as in the kernel)."""
-    half = weights.shape[0] // 2
-    return sum(w * np.roll(x, half - t) for t, w in enumerate(weights))
 
 
 def _now(now: Any) -> pd.Timestamp:

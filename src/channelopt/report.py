@@ -27,6 +27,8 @@ from . import _kernels as K
 from ._time import NAT, as_utc_timestamp, local_hour_weekday
 from .arms import WEEKDAY_NAMES, ArmSpace
 from .config import check_zone, parse_duration
+from .exceptions import NOT_FITTED, NotFittedError
+from ._posteriors import posterior_arrays
 from .schema import encode_logs
 from .sources import read_table
 
@@ -268,17 +270,11 @@ def _prob_best_threads(rows: np.ndarray, group: np.ndarray, hashes: np.ndarray, 
             job.result()
 
 
-def _circular_smooth(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Circular convolution of each row's hour statistics with the model's smoothing weights."""
-    half = weights.shape[0] // 2
-    return sum(w * np.roll(x, half - t, axis=1) for t, w in enumerate(weights))
-
-
 def _model_state(model: Any) -> Any:
     st = getattr(model, "state_", None)
     if st is None:
         if hasattr(model, "space"):
-            raise ValueError("this ChannelModel is not fitted yet: call fit(logs) first")
+            raise NotFittedError(NOT_FITTED)
         raise ValueError(f"model: expected a fitted ChannelModel, got {type(model).__name__}")
     return st
 
@@ -377,16 +373,8 @@ def customer_report(model: Any, customers: Any = None, *, level: float = 0.9, dr
     sends_seen = np.empty(n)
     for start in range(0, n, _CHUNK):  # blocks of customers bound the temporary (block, arms) arrays
         r = rows[start:start + _CHUNK]
-        known = (r >= 0)[:, None]
-        safe = np.where(r >= 0, r, 0)
-        s = np.where(known, np.asarray(st.sends[safe], dtype=np.float64), 0.0)
-        k = np.where(known, np.asarray(st.responses[safe], dtype=np.float64), 0.0)
-        if hour_dim >= 0:
-            lo, hi = offsets[hour_dim], offsets[hour_dim + 1]
-            s[:, lo:hi], k[:, lo:hi] = (_circular_smooth(x[:, lo:hi], smooth) for x in (s, k))
-        g = group[start:start + _CHUNK]
-        a = pa[g] + k
-        b = pb[g] + np.maximum(s - k, 0.0)
+        span = (offsets[hour_dim], offsets[hour_dim + 1]) if hour_dim >= 0 else None
+        s, _, _, _, a, b = posterior_arrays(st, r, group[start:start + _CHUNK], smooth, span)
         m = a / (a + b)
         for d, dim in enumerate(dims):
             best[dim][start:start + _CHUNK] = np.argmax(m[:, offsets[d]:offsets[d + 1]], axis=1)
