@@ -8,8 +8,10 @@ send histories and decision times around the 2026 DST changes.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import re
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -584,7 +586,22 @@ def test_quiet_hours_hold_across_a_half_hour_dst_change():
     cid = _fresh_id("lh")
     MODEL.record_send(cid, "email", at=now - pd.Timedelta("10min"))
     policy = ContactPolicy(quiet_hours={c: (2, 3) for c in CHANNELS}, caps=[], min_gap="1h")
+    # the oracle, with zoneinfo and not the policy: 01:30 local (+10:30) is 15:00 UTC the day before; 02:00
+    # standard time is 02:30 daylight time (+11) at 15:30 UTC, local hour 2 lasts until 03:00 (16:00 UTC); the gap
+    # ends at 15:50 UTC (02:50, quiet), so the first allowed instant is 16:00 UTC and the last the deadline
+    tz = ZoneInfo(zone)
+    utc = dt.timezone.utc
+    assert now.to_pydatetime().astimezone(utc) == dt.datetime(2026, 10, 3, 15, 0, tzinfo=utc)
+    spring = dt.datetime(2026, 10, 3, 15, 30, tzinfo=utc)
+    assert (spring - dt.timedelta(microseconds=1)).astimezone(tz).strftime("%H:%M") == "01:59"
+    assert spring.astimezone(tz).strftime("%H:%M %z") == "02:30 +1100"
+    three = dt.datetime(2026, 10, 3, 16, 0, tzinfo=utc)
+    assert three.astimezone(tz).strftime("%H:%M") == "03:00"
     for urgent in (True, False):
         d = MODEL.choose_channel(cid, now=now, tz=zone, consent=CHANNELS, policy=policy, deadline="2h", urgent=urgent)
-        local = d.send_at.tz_convert(zone)
-        assert local.hour == d.hour and not policy.is_quiet(d.channel, local.hour), (local, d.hour)
+        sent = d.send_at.to_pydatetime()
+        local = sent.astimezone(tz)
+        assert local.hour != 2 and local.hour == d.hour, (local, d.hour)
+        assert three <= sent <= three + dt.timedelta(hours=1), sent
+        if urgent:
+            assert sent == three

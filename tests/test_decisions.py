@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -171,29 +172,66 @@ def test_top_k_picks_highest_scores(model):
 
 
 def test_thread_safe_and_consistent_under_concurrent_fit(model):
+    """Four threads decide on a model while another thread refits *that same model* again and again
+    (its state swapped back, then a partial_fit of new sends): every decision, and every rank frame, is
+    exactly the one of the model before or after the refit, never a mix of the two."""
     ids = [f"c-{i}" for i in range(60)]
-    expected = {c: model.choose_channel(c, now=NOW) for c in ids}
+    before = model.state_
+    rng = np.random.default_rng(3)
+    extra = _logs(n=1500, seed=3)
+    # new sends between the watermark (2026-11-15) and the next as_of, all resolved by then
+    extra["sent_at"] = pd.Timestamp("2026-11-15 01:00", tz="UTC") + pd.to_timedelta(
+        rng.integers(0, 2 * 86400, len(extra)), unit="s")
+    extra["responded_at"] = extra["sent_at"].where(extra["responded_at"].notna()) + pd.Timedelta("2h")
+    as_of = "2026-11-21"
+    after_model = co.ChannelModel(SPACE, seed=11)
+    after_model.state_ = before
+    after_model.partial_fit(extra, as_of=as_of)
+    assert after_model.last_fit_["counted"] == len(extra)
+    exp_before = {c: model.choose_channel(c, now=NOW) for c in ids}
+    exp_after = {c: after_model.choose_channel(c, now=NOW) for c in ids}
+    rank_before = model.rank(ids, now=NOW)
+    rank_after = after_model.rank(ids, now=NOW)
+    assert sum(exp_before[c] != exp_after[c] for c in ids) >= 20  # the two models are told apart
     local = co.ChannelModel(SPACE, seed=11)
-    local.state_ = model.state_
+    local.state_ = before
     stop = threading.Event()
+    fits = [0]
 
     def refit() -> None:
-        logs = _logs(seed=3)
         while not stop.is_set():
-            other = co.ChannelModel(SPACE, seed=11).fit(logs, as_of="2026-11-15")
-            stop.wait(0.01)
-            _ = other
+            local.state_ = before
+            local.partial_fit(extra, as_of=as_of)
+            fits[0] += 1
+            stop.wait(0.01)  # readers see the refitted state for a while, then the old one again
 
     t = threading.Thread(target=refit)
     t.start()
+    got, frames = [], []
+
+    def saw(which: dict) -> bool:
+        return any(d == which[d.customer_id] and exp_before[d.customer_id] != exp_after[d.customer_id] for d in got)
+
     try:
         with ThreadPoolExecutor(4) as pool:
-            got = list(pool.map(lambda c: local.choose_channel(c, now=NOW), ids * 5))
+            give_up = time.monotonic() + 30
+            while (fits[0] < 5 or len(got) < 1200 or not saw(exp_before) or not saw(exp_after)) \
+                    and time.monotonic() < give_up:
+                got += pool.map(lambda c: local.choose_channel(c, now=NOW), ids * 5)
+                frames += pool.map(lambda _: local.rank(ids, now=NOW), range(4))
     finally:
         stop.set()
         t.join()
+    assert fits[0] >= 5 and saw(exp_before) and saw(exp_after)  # the reads did overlap the refits
     for d in got:
-        assert d == expected[d.customer_id]
+        assert d in (exp_before[d.customer_id], exp_after[d.customer_id]), d
+    for f in frames:
+        assert f.equals(rank_before) or f.equals(rank_after)
+    # the refits never wrote into the store they started from
+    assert all(model.choose_channel(c, now=NOW) == exp_before[c] for c in ids)
+    again = co.ChannelModel(SPACE, seed=11)
+    again.state_ = before
+    assert all(again.choose_channel(c, now=NOW) == exp_before[c] for c in ids)
 
 
 def _exact_win_probabilities(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -164,10 +164,16 @@ def test_bootstrap_fast_and_generic_paths_agree():
         fast = bootstrap_ci(fn, reward, lp, tp, n_boot=200, seed=3, clip=3.0)
         slow = bootstrap_ci(lambda *a, **k: fn(*a, **k), reward, lp, tp, n_boot=200, seed=3, clip=3.0)
         np.testing.assert_allclose(fast, slow, rtol=1e-12)
-    q = np.full(action.size, 0.3)
-    fast = bootstrap_ci(dr, reward, lp, tp, q, q, n_boot=200, seed=3)
-    slow = bootstrap_ci(lambda *a: dr(*a), reward, lp, tp, q, q, n_boot=200, seed=3)
+    # q_logged != q_target, so that the two cannot be swapped unnoticed (in dr or in its fast terms)
+    q_logged = np.where(action == 0, 0.55, 0.15)
+    q_target = np.full(action.size, 0.3)
+    fast = bootstrap_ci(dr, reward, lp, tp, q_logged, q_target, n_boot=200, seed=3)
+    slow = bootstrap_ci(lambda *a: dr(*a), reward, lp, tp, q_logged, q_target, n_boot=200, seed=3)
     np.testing.assert_allclose(fast, slow, rtol=1e-12)
+    w = tp / lp
+    assert fast[0] == pytest.approx(np.mean(q_target + w * (reward - q_logged)), rel=1e-12)
+    swapped = np.mean(q_logged + w * (reward - q_target))
+    assert abs(fast[0] - swapped) > 0.05
     assert bootstrap_ci(np.mean, reward, n_boot=50, seed=1) == bootstrap_ci(np.mean, reward, n_boot=50, seed=1)
 
 
