@@ -27,7 +27,7 @@ $(STAMP_DEV): pyproject.toml | $(PY)
 	@touch $@ $(STAMP_RUN)
 
 demo: $(STAMP_RUN)
-	$(PY) -m channelopt.demo --samples data/samples --out $(OUT)
+	$(PY) -m channelopt.apps.demo --samples data/samples --out $(OUT)
 
 test: $(STAMP_DEV)
 	$(PY) -m pytest

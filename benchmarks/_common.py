@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import channelopt as co
-from channelopt._index import CustomerIndex
-from channelopt._time import LATENCY_EDGES_S
+from channelopt.state.index import CustomerIndex
+from channelopt.data.tz import LATENCY_EDGES_S
 from channelopt.state import HISTORY_SLOTS, PosteriorStore
 
 HERE = Path(__file__).resolve().parent

@@ -12,7 +12,7 @@ the propensity as M Monte Carlo rounds over the 6 channels (M matched).
 The best (lowest p50) of ``--repeats`` runs is reported.
 
 A second table, ``scenarios`` (one thread), compares in the same run the fast
-path of ``choose_channel`` (:mod:`channelopt._single`, ``--scenario-calls``
+path of ``choose_channel`` (:mod:`channelopt.policy.fast`, ``--scenario-calls``
 calls) with the general path it replaces (``ChannelModel._choose`` with the fast
 path switched off, ``--general-calls`` calls), with and without the propensity,
 for: no policy; the default ``ContactPolicy()`` (consent recorded for every
@@ -34,11 +34,11 @@ import numpy as np
 
 import _common as C
 import channelopt as co
-import channelopt.model as model_module
-from channelopt import _decide as D
-from channelopt import _kernels as K
-from channelopt import _single
-from channelopt.timing import slot_tables
+import channelopt.policy.model as model_module
+from channelopt.kernels import decide as D
+from channelopt import kernels as K
+from channelopt.policy import fast as _single
+from channelopt.policy.slots import slot_tables
 
 NAME = "bench_choose"
 
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         g_calls = 200 if args.quick else args.general_calls
         tables["scenarios"] = scenarios(store, space, ids[:max(f_calls, g_calls)], f_calls, g_calls, args.repeats)
         notes.append("scenarios: one thread; general path = ChannelModel._choose with the fast path switched off; "
-                     "fast path = channelopt._single.choose_fast (what choose_channel runs); same Decisions")
+                     "fast path = channelopt.policy.fast.choose_fast (what choose_channel runs); same Decisions")
 
     print()
     table.print()

@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 
 import _common as C
-from channelopt import _kernels as K
+from channelopt import kernels as K
 
 NAME = "bench_fit"
 WINDOW = pd.Timedelta("72h")
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
 
         notes = []
         try:  # where the time goes: validation + encoding of the frame (schema.encode_logs) alone
-            from channelopt.schema import encode_logs
+            from channelopt.data.schema import encode_logs
 
             t_enc, _ = C.best_of(lambda: encode_logs(df, space, "UTC"), args.repeats)
         except Exception as exc:

@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 import _common as C
-from channelopt import _decide as D
-from channelopt import _kernels as K
-from channelopt._persist import version_directory
+from channelopt.kernels import decide as D
+from channelopt import kernels as K
+from channelopt.state.persist import version_directory
 
 NAME = "bench_memory"
 

@@ -1,18 +1,18 @@
 """Policy benchmark: ChannelModel against every baseline and a per-message oracle, in closed loop.
 
-A synthetic population (``channelopt.simulate.make_population``: default 20,000
+A synthetic population (``channelopt.sim.make_population``: default 20,000
 customers in 5 time zones, 6 channels email/sms/push/whatsapp/voice/in_app,
 8 wordings, a peaked local-hour effect, a mild weekday effect) with drift (20%
 of customers switch their preferred channel once, between a quarter and three
 quarters of the run) and fatigue (each message in the last 7 days multiplies
 the reply probability by 0.9) is played for ``--days`` days (default 60) by
-each policy with ``channelopt.simulate.run``: ``--sends-per-day`` customers
+each policy with ``channelopt.sim.run``: ``--sends-per-day`` customers
 (default 2,000: each customer gets a message every ~10 days) drawn at random
 each day, day 0 played by the same uniform explorer for every policy, then the
 policy retrained every day on the log as known at that time (``partial_fit``)
 and asked to ``rank`` the day's customers. Unsubscriptions are final.
 
-Policies: ``ChannelModel`` (default settings), and from ``channelopt.baselines``
+Policies: ``ChannelModel`` (default settings), and from ``channelopt.policy.baselines``
 UniformRandom, PooledThompson (one bandit for everyone), FlatThompson
 (per-customer, flat prior, no pooling), EpsilonGreedy(0.1) (per customer) and
 FixedChannel (email at 10:00 local). Every learner decides channel, wording and
@@ -25,7 +25,7 @@ unsubscribe rate, messages per reply and the cumulative regret (expected
 replies lost to the oracle); a weekly % of oracle table; and ChannelModel's
 margin over each baseline. The oracle knows the truth and picks, per message,
 the best channel not unsubscribed, wording and send hour in the next 24 h
-(see ``channelopt.simulate.run``). A figure of % of oracle (7-day mean) and
+(see ``channelopt.sim.run``). A figure of % of oracle (7-day mean) and
 cumulative regret (minus UniformRandom's) per day is saved to
 ``benchmarks/out/policy_regret.png``.
 
@@ -46,8 +46,8 @@ import pandas as pd
 
 import _common as C
 import channelopt as co
-from channelopt import baselines as B
-from channelopt.simulate import make_population, run
+from channelopt.policy import baselines as B
+from channelopt.sim import make_population, run
 
 NAME = "bench_policy"
 CHANNELS = ("email", "sms", "push", "whatsapp", "voice", "in_app")
@@ -101,7 +101,7 @@ def _binomial_se(rate: float, n: int) -> float:
     return math.sqrt(max(rate * (1 - rate), 0.0) / n) if n else math.nan
 
 
-def save_figure(results: dict[str, "co.simulate.SimulationResult"], path: Path, title: str) -> None:
+def save_figure(results: dict[str, "co.sim.SimulationResult"], path: Path, title: str) -> None:
     """% of oracle (7-day rolling mean of expected replies / oracle's) and cumulative regret per day."""
     import matplotlib
 

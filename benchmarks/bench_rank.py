@@ -8,7 +8,7 @@ Beta(1, 15). Timed, best of ``--repeats`` after a warm-up on a tiny model:
 * baseline: ``rng.beta(alpha, beta)`` over the (N, 38) posterior arrays plus an argmax
   per dimension (numpy, one thread; no id lookup, no output table: a lower bound);
 * ``model.rank(customers, now=..., propensity=False)`` and ``propensity=True`` (the
-  default: computed by quadrature in ``channelopt._propensity``, no draws);
+  default: computed by quadrature in ``channelopt.kernels.propensity``, no draws);
 * the breakdown of ``rank``: id encoding + lookup, and the numba kernel alone;
 * ``--chunked-n`` customers (default 10,000,000) ranked in chunks of ``--chunk``
   (skipped with ``--quick``).
@@ -25,10 +25,10 @@ import numpy as np
 import pandas as pd
 
 import _common as C
-from channelopt import _decide as D
-from channelopt import _kernels as K
-from channelopt._win import win_dim
-from channelopt.timing import slot_tables
+from channelopt.kernels import decide as D
+from channelopt import kernels as K
+from channelopt.kernels.win import win_dim
+from channelopt.policy.slots import slot_tables
 
 NAME = "bench_rank"
 
@@ -70,7 +70,7 @@ def kernel_rank(model, rows: np.ndarray, hashes: np.ndarray, n_prop: int) -> tup
 def exact_propensity(model, rows: np.ndarray, choice: np.ndarray) -> np.ndarray:
     """The exact probability of each decision of :func:`kernel_rank` (bench space: no weekdays, every hour usable).
 
-    Product over dimensions of the chosen arm's win probability (``channelopt._win.win_dim``, accurate to 1e-7)
+    Product over dimensions of the chosen arm's win probability (``channelopt.kernels.win.win_dim``, accurate to 1e-7)
     under the posteriors the kernel draws from (hour statistics smoothed as in the kernel).
     """
     st, space = model.state_, model.space
@@ -180,10 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     notes.append(f"channel pick shares, max |channelopt - numpy| = {np.abs(share_np - share_co).max():.4f} "
                  f"(N={n:,}; sampling noise ~{2 / np.sqrt(n):.4f})")
     notes.append(f"arm-draws = customers x {n_arms} decision draws; propensity=True adds the whole decision's "
-                 f"probability (channel x wording x send hour), computed by quadrature (channelopt._propensity), no "
+                 f"probability (channel x wording x send hour), computed by quadrature (channelopt.kernels.propensity), no "
                  f"extra draws; the former Monte Carlo estimate drew M x {n_arms} more")
     notes.append(f"MAE vs exact: {n_ex:,} customers, exact = product of the factors' win probabilities "
-                 f"(channelopt._win); median relative error {rel_on:.2%} computed, {rel_mc:.1%} Monte Carlo; "
+                 f"(channelopt.kernels.win); median relative error {rel_on:.2%} computed, {rel_mc:.1%} Monte Carlo; "
                  f"mean exact propensity {exact.mean():.2e}; Monte Carlo timed on {n_mc:,} customers, scaled to N")
     notes.append(f"first call: {jit}; state built in {t_build:.1f} s (not timed)")
     del out_off, out_on, np_choice, rows, hashes

@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 
 import channelopt as co
-from channelopt import plot
-from channelopt.report import customer_report, report
-from channelopt.simulate import make_population
+from channelopt.inspect import plot
+from channelopt.inspect import customer_report, report
+from channelopt.sim import make_population
 
 # the sample data, found from the notebook's folder or the repository root
 DATA = next(p / "data" / "samples" for p in (Path.cwd(), *Path.cwd().parents) if (p / "data" / "samples").is_dir())

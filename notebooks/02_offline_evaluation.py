@@ -30,7 +30,9 @@ import numpy as np
 import pandas as pd
 
 import channelopt as co
-from channelopt import baselines, plot, simulate
+from channelopt import sim as simulate
+from channelopt.inspect import plot
+from channelopt.policy import baselines
 from channelopt.evaluation import evaluate, replay
 
 space = co.ArmSpace(channels=["email", "sms", "push", "whatsapp"], wordings=["plain", "friendly"], weekdays=False)

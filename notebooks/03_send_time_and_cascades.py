@@ -29,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 import channelopt as co
-from channelopt.simulate import make_population
-from channelopt.timing import slot_tables
+from channelopt.sim import make_population
+from channelopt.policy.slots import slot_tables
 
 DATA = next(p / "data" / "samples" for p in (Path.cwd(), *Path.cwd().parents) if (p / "data" / "samples").is_dir())
 logs = pd.read_parquet(DATA / "logs.parquet")

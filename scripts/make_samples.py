@@ -4,7 +4,7 @@
 Builds a synthetic population (4 channels, 3 wordings, 5 time zones), plays a
 uniformly random policy against it for 60 days, and writes:
 
-* ``logs.parquet``      the response log (schema of ``channelopt.schema``);
+* ``logs.parquet``      the response log (schema of ``channelopt.data.schema``);
 * ``customers.parquet`` the customers table (``customer_id, tz, segment, consent_<channel>``);
 * ``README.md``         what the columns mean and how to regenerate the files.
 
@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from channelopt import ArmSpace
-from channelopt.simulate import UniformPolicy, censor, make_population, simulate_logs
+from channelopt.sim import UniformPolicy, censor, make_population, simulate_logs
 
 SPACE = ArmSpace(channels=["email", "sms", "push", "whatsapp"], wordings=["plain", "friendly", "urgent"])
 END = pd.Timestamp("2026-11-19 00:00", tz="UTC")  # the last day's decisions are made on 2026-11-18
@@ -70,7 +70,7 @@ def readme(logs: pd.DataFrame, customers: pd.DataFrame, info: dict) -> str:
     zones = ", ".join(f"{z} ({n})" for z, n in customers["tz"].value_counts().sort_index().items())
     return f"""# Sample data
 
-Synthetic data made by `channelopt.simulate` with `scripts/make_samples.py` (seed {info['seed']}).
+Synthetic data made by `channelopt.sim` with `scripts/make_samples.py` (seed {info['seed']}).
 Regenerate with `make samples` (or `python scripts/make_samples.py --out data/samples --seed {info['seed']}`);
 the files are a deterministic function of the seed.
 

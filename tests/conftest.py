@@ -27,12 +27,12 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """A whole-suite run (``make test``) first compiles the kernels in two processes at once
-    (``channelopt.jit``), so a clean checkout pays the compile time once and on both cores;
+    (``channelopt.apps.jit``), so a clean checkout pays the compile time once and on both cores;
     a run of chosen files skips it (``CHANNELOPT_JIT_WARMUP=1`` forces it, ``0`` disables it)."""
     flag = os.environ.get("CHANNELOPT_JIT_WARMUP")
     whole_suite = session.config.args_source == pytest.Config.ArgsSource.TESTPATHS
     if flag == "1" or (flag != "0" and whole_suite):
-        from channelopt.jit import warm_up
+        from channelopt.apps.jit import warm_up
 
         warm_up(jobs=2)
 
@@ -102,7 +102,7 @@ def fitted_model(space: co.ArmSpace, logs: pd.DataFrame) -> co.ChannelModel:
 
 def model_file(path, name: str = "manifest.json") -> Path:
     """A file of the live version of the model saved at ``path``."""
-    from channelopt._persist import version_directory
+    from channelopt.state.persist import version_directory
 
     return version_directory(path) / name
 
@@ -113,7 +113,7 @@ def read_manifest(path) -> dict:
 
 def write_manifest(path, manifest: dict, *, key=None) -> None:
     """Replace the live manifest with ``manifest``, its checksum recomputed (as a tamperer would)."""
-    from channelopt._persist import sealed
+    from channelopt.state.persist import sealed
 
     model_file(path).write_text(json.dumps(sealed(manifest, key)))
 
@@ -121,7 +121,7 @@ def write_manifest(path, manifest: dict, *, key=None) -> None:
 def write_old_layout(path, arrays: dict, manifest: dict) -> None:
     """Write ``arrays`` and ``manifest`` as channelopt did before versioned directories and manifest
     checksums (format version 4 and earlier): every file at ``path`` itself, no ``integrity``."""
-    from channelopt._persist import sha256_file
+    from channelopt.state.persist import sha256_file
 
     path = Path(path)
     path.mkdir(parents=True)
@@ -137,10 +137,10 @@ def write_old_layout(path, arrays: dict, manifest: dict) -> None:
 
 def save_as_format(model: co.ChannelModel, path, version: int) -> None:
     """Save ``model`` as format version ``version`` (3 or 4) in the layout of its time."""
-    from channelopt._persist import read_directory
-    from channelopt.state import HISTORY_EMPTY
-
     import tempfile
+
+    from channelopt.state.persist import read_directory
+    from channelopt.state.history import HISTORY_EMPTY
 
     tmp = Path(tempfile.mkdtemp()) / "m"
     model.save(tmp)
@@ -159,3 +159,10 @@ def save_as_format(model: co.ChannelModel, path, version: int) -> None:
 def save_as_format_3(model: co.ChannelModel, path) -> None:
     """Save ``model`` in the layout of format version 3: what channelopt wrote before version 4."""
     save_as_format(model, path, 3)
+
+
+def one_send_log(ids, day="2026-01-01", **extra) -> pd.DataFrame:
+    """One unanswered email per id on ``day`` (extra columns as given)."""
+    n = len(ids)
+    return pd.DataFrame({"customer_id": ids, "sent_at": [day] * n, "channel": ["email"] * n,
+                         "responded_at": [None] * n, **extra})

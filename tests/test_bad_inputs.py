@@ -22,8 +22,9 @@ import pandas as pd
 import pytest
 
 import channelopt as co
-from channelopt.cli import main
-from conftest import T0, make_logs
+from channelopt.apps.cli import main
+
+from conftest import T0, make_logs, one_send_log
 
 AS_OF = T0 + pd.Timedelta(days=35)
 SPACE = co.ArmSpace(channels=["email", "sms", "push"], wordings=["plain", "urgent"])
@@ -185,8 +186,8 @@ API_CASES: list[tuple[str, Callable[[co.ChannelModel], Any], str]] = [
      "customers: column 'tz' appears more than once (columns must have distinct names)"),
     ("rank tz unknown", lambda m: m.rank(pd.DataFrame({"customer_id": ["c-001"], "tz": ["Mars/Base"]}), now=AS_OF),
      f"column 'tz': unknown time zone 'Mars/Base' {_TZ} in row 0"),
-    ("rank top_k text", lambda m: m.rank(["c-001"], now=AS_OF, top_k="many"), "top_k: must be an integer, got 'many'"),
-    ("rank top_k negative", lambda m: m.rank(["c-001"], now=AS_OF, top_k=-1), "top_k: must be >= 0, got -1"),
+    ("rank top_k text", lambda m: m.rank(["c-001"], now=AS_OF, top_k="many"), "TypeError: top_k: must be an integer, got 'many'"),
+    ("rank top_k negative", lambda m: m.rank(["c-001"], now=AS_OF, top_k=-1), "top_k: must be an integer >= 0, got -1"),
     ("rank capacity a list", lambda m: m.rank(["c-001"], now=AS_OF, capacity=["sms"]),
      "capacity: expected a mapping of channel to count, e.g. {'sms': 5000}, got list"),
     ("rank capacity unknown channel", lambda m: m.rank(["c-001"], now=AS_OF, capacity={"fax": 1}),
@@ -211,7 +212,7 @@ API_CASES: list[tuple[str, Callable[[co.ChannelModel], Any], str]] = [
      "deadline: cannot parse 0 as a timestamp (numbers are not timestamps)"),
     ("explain(None)", lambda m: m.explain(None), "customer_id: must be a string or an integer, got None"),
     ("explain id 2**64", lambda m: m.explain(2**64), f"customer_id: 18446744073709551616 {_RANGE}"),
-    ("explain level 2", lambda m: m.explain("c-001", level=2), "level: must be in (0, 1), got 2"),
+    ("explain level 2", lambda m: m.explain("c-001", level=2), "level: must be a number in (0, 1), got 2"),
     ("explain now in 2500", lambda m: m.explain("c-001", now=dt.datetime(2500, 1, 1)),
      f"now: datetime.datetime(2500, 1, 1, 0, 0) {_YEARS}"),
 ]
@@ -249,15 +250,15 @@ CONSTRUCTOR_CASES: list[tuple[str, Callable[[], Any], str]] = [
      "response_window: cannot parse '1000000D' as a duration (try '72h' or '90D')"),
     ("half_life negative", lambda: co.ChannelModel(SPACE, half_life="-1D"),
      "half_life: must be a positive duration, got '-1D'"),
-    ("seed a float", lambda: co.ChannelModel(SPACE, seed=1.5), "seed: must be an integer, got 1.5"),
+    ("seed a float", lambda: co.ChannelModel(SPACE, seed=1.5), "TypeError: seed: must be an integer, got 1.5"),
     ("default_tz unknown", lambda: co.ChannelModel(SPACE, default_tz="Mars"), f"default_tz: unknown time zone 'Mars' {_TZ}"),
     ("default_tz None", lambda: co.ChannelModel(SPACE, default_tz=None), f"default_tz: unknown time zone None {_TZ}"),
     ("propensity_draws NaN", lambda: co.ChannelModel(SPACE, propensity_draws=float("nan")),
-     "propensity_draws: must be an integer, got nan"),
+     "TypeError: propensity_draws: must be an integer, got nan"),
     ("prior_max_strength inf", lambda: co.ChannelModel(SPACE, prior_max_strength=float("inf")),
-     "prior_max_strength: must be >= 0.5 (the smallest prior strength) and finite, got inf"),
+     "prior_max_strength: must be a finite number, got inf"),
     ("hour_smoothing NaN", lambda: co.ChannelModel(SPACE, hour_smoothing=float("nan")),
-     "hour_smoothing: must be between 0 and 12 hours, got nan"),
+     "hour_smoothing: must be a finite number, got nan"),
     ("resolve unknown", lambda: co.ChannelModel(SPACE, resolve="soon"), "resolve: expected 'window' or 'reply', got 'soon'"),
     ("policy a string", lambda: co.ChannelModel(SPACE, policy="default"),
      "policy: expected a ContactPolicy or None, got str"),
@@ -297,18 +298,29 @@ def assert_same(before: dict[str, Any], after: dict[str, Any]) -> None:
             assert a == b, key
 
 
+def _expected(message: str) -> tuple[type[Exception], str]:
+    """A case's exception and text: "TypeError: ..." marks a wrong type (check_scalar), anything else a ValueError."""
+    if message.startswith("TypeError: "):
+        return TypeError, message[len("TypeError: "):]
+    return ValueError, message
+
+
 @pytest.mark.parametrize("call, message", [c[1:] for c in API_CASES], ids=[c[0] for c in API_CASES])
 def test_bad_api_input_is_one_clear_error_and_changes_nothing(model, call, message):
     before = snapshot(model)
-    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+    kind, message = _expected(message)
+    with pytest.raises(kind, match="^" + re.escape(message) + "$") as caught:
         call(model)
+    assert type(caught.value) is kind or kind is ValueError and not isinstance(caught.value, TypeError)
     assert_same(before, snapshot(model))
 
 
 @pytest.mark.parametrize("call, message", [c[1:] for c in CONSTRUCTOR_CASES], ids=[c[0] for c in CONSTRUCTOR_CASES])
 def test_bad_constructor_argument_is_one_clear_error(call, message):
-    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+    kind, message = _expected(message)
+    with pytest.raises(kind, match="^" + re.escape(message) + "$") as caught:
         call()
+    assert type(caught.value) is kind or kind is ValueError and not isinstance(caught.value, TypeError)
 
 
 def test_rank_of_an_unfitted_model():
@@ -332,7 +344,7 @@ def test_the_clock_check_uses_the_wall_clock(monkeypatch):
     logs["responded_at"] = pd.NaT
     with pytest.raises(ValueError, match=re.escape(f"in row 5 {_FUTURE}")):
         co.ChannelModel(SPACE).fit(logs)
-    monkeypatch.setattr("channelopt.state.wall_clock_ns", lambda: pd.Timestamp("2200-01-01", tz="UTC").value)
+    monkeypatch.setattr("channelopt.state.ingest.wall_clock_ns", lambda: pd.Timestamp("2200-01-01", tz="UTC").value)
     assert co.ChannelModel(SPACE).fit(logs).as_of_ == pd.Timestamp("2200-01-01 05:00", tz="UTC")
 
 
@@ -434,11 +446,11 @@ def _cli_cases(d: Path) -> dict[str, tuple[list[str], str]]:
         "rank --out a directory": (rank[:6] + [str(d / "dir.csv")] + rank[7:],
                                    f"--out: {str(d / 'dir.csv')!r} is a directory (give a .parquet or .csv file)"),
         "rank --now in 1500": (rank[:-1] + ["1500-01-01"], f"--now: '1500-01-01' {_YEARS}"),
-        "rank --chunk-rows 0": (rank + ["--chunk-rows", "0"], "--chunk-rows: must be >= 1, got 0"),
+        "rank --chunk-rows 0": (rank + ["--chunk-rows", "0"], "--chunk-rows: must be an integer >= 1, got 0"),
         "rank --capacity bad": (rank + ["--capacity", "sms"], "--capacity: expected CHANNEL=N[,CHANNEL=N...], got 'sms'"),
         "explain lone surrogate": (["explain", "--model", m, "--customer", "c-\udcff"], f"customer_id: 'c-\\udcff' {_SURROGATE}"),
         "explain --level 2": (["explain", "--model", m, "--customer", "c-001", "--level", "2"],
-                              "--level: must be in (0, 1), got 2.0"),
+                              "--level: must be a number in (0, 1), got 2.0"),
         "explain a file as model": (["explain", "--model", str(d / "logs.csv"), "--customer", "c-001"],
                                     f"{str(d / 'logs.csv')}: not a saved model (no manifest.json)"),
     }
@@ -463,7 +475,7 @@ def test_ctrl_c_is_one_line_exit_130(capsys, cli_files, monkeypatch):
     def interrupted(*args: Any, **kwargs: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("channelopt.cli.load", interrupted)
+    monkeypatch.setattr("channelopt.apps.jobs.load", interrupted)
     before = _files(cli_files)
     code = main(["explain", "--model", str(cli_files / "model"), "--customer", "c-001"])
     assert code == 130 and capsys.readouterr().err == "channelopt: interrupted\n"
@@ -487,3 +499,18 @@ def test_bad_cli_input_in_a_subprocess(cli_files, case):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == f"channelopt: error: {message}\n"
     assert _files(cli_files) == before
+
+
+TWO_CHANNELS = co.ArmSpace(channels=["email", "sms"])
+
+def test_clear_errors_for_bad_parameters():
+    with pytest.raises(ValueError, match="ArmSpace: wordings must be a list of names, got the string 'plain'"):
+        co.ArmSpace(channels=["email"], wordings="plain")
+    model = co.ChannelModel(TWO_CHANNELS).fit(one_send_log(["a"]), as_of="2026-01-10")
+    with pytest.raises(ValueError, match="tz: unknown time zone 'Mars/Base'"):
+        model.choose_channel("a", now="2026-01-11", tz="Mars/Base")
+    bad = one_send_log(["a"])
+    bad["responded_at"] = ["9999-12-31"]
+    with pytest.raises(ValueError, match=re.escape("column 'responded_at': '9999-12-31' in row 0 is outside")):
+        co.ChannelModel(TWO_CHANNELS).fit(bad)
+    assert np.isfinite(model.choose_channel("a", now="2026-01-11").score)

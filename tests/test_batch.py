@@ -61,7 +61,7 @@ def test_propensities_match_and_errors(model, customers, tmp_path):
         model.rank_to_parquet(path, out, now=NOW, capacity={"sms": 1})
     with pytest.raises(ValueError, match=r"out: expected a \.parquet file"):
         model.rank_to_parquet(path, tmp_path / "d.csv", now=NOW)
-    with pytest.raises(ValueError, match="chunk_rows: must be a positive integer"):
+    with pytest.raises(ValueError, match="chunk_rows: must be an integer >= 1"):
         model.rank_to_parquet(path, out, now=NOW, chunk_rows=0)
     # a failed run leaves the previous file intact and no temporary file behind
     before = out.read_bytes()

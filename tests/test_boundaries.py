@@ -27,6 +27,7 @@ import pytest
 from scipy import stats
 
 import channelopt as co
+from channelopt.core.arms import WEEKDAY_NAMES
 from channelopt import ContactPolicy
 
 CH = ["email", "sms", "push"]
@@ -237,7 +238,7 @@ def _check_argmax(d: co.Decision, now: pd.Timestamp, deadline: pd.Timestamp, zon
         assert d.extra[dim] == max(sc[dim], key=sc[dim].get), dim
     # the slot: the first usable slot whose hour draw x weekday draw is the largest
     slots = _slots(now, deadline, zone)
-    values = [sc["hour"][f"{h:02d}"] * sc["weekday"][co.arms.WEEKDAY_NAMES[w]] for _, h, w in slots]
+    values = [sc["hour"][f"{h:02d}"] * sc["weekday"][WEEKDAY_NAMES[w]] for _, h, w in slots]
     best = int(np.argmax(values))
     start, hour, _ = slots[best]
     assert d.hour == hour and d.send_at == start, (d, slots[best])
@@ -350,7 +351,7 @@ def test_weekday_frequencies_match_exact_win_probabilities():
         d = model.choose_channel("k", now=now, deadline="7D", propensity=False)
         wd = d.send_at.to_pydatetime().astimezone(tz).weekday()
         w = d.scores["weekday"]
-        assert co.arms.WEEKDAY_NAMES[wd] == max(w, key=w.get)
+        assert WEEKDAY_NAMES[wd] == max(w, key=w.get)
         # the first slot of that weekday: now itself when it is today, else its local midnight
         expect = now if wd == now.weekday() else pd.Timestamp(
             datetime.combine((now + pd.Timedelta(days=(wd - now.weekday()) % 7)).date(), datetime.min.time(), tz))

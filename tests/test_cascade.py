@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import channelopt as co
 from channelopt import Cap, ContactPolicy
-from channelopt.simulate import UniformPolicy, make_population, simulate_logs
+from channelopt.sim import UniformPolicy, make_population, simulate_logs
 
 CHANNELS = ("email", "sms", "push", "whatsapp")
 SPACE = co.ArmSpace(channels=list(CHANNELS))
@@ -182,7 +182,7 @@ def test_plan_stops_with_a_hold_when_consent_runs_out():
 def test_plan_errors():
     with pytest.raises(ValueError, match=re.escape("max_steps: must be an integer >= 1, got 0")):
         MODEL.plan_cascade(POP.customer_id[0], now=AS_OF, max_steps=0)
-    with pytest.raises(ValueError, match=re.escape("quantile: must be in (0, 1), got 1.0")):
+    with pytest.raises(ValueError, match=re.escape("quantile: must be a number in (0, 1), got 1.0")):
         MODEL.plan_cascade(POP.customer_id[0], now=AS_OF, quantile=1.0)
     with pytest.raises(ValueError, match=re.escape("exclude: unknown channel 'fax'")):
         MODEL.plan_cascade(POP.customer_id[0], now=AS_OF, exclude=["fax"])

@@ -1,4 +1,4 @@
-"""The fast path of choose_channel (channelopt._single) gives exactly the general path's Decision.
+"""The fast path of choose_channel (channelopt.policy.fast) gives exactly the general path's Decision.
 
 The general path (``ChannelModel._choose`` with the fast path switched off)
 is the reference: every field of the Decision (channel, wording, hour,
@@ -27,10 +27,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import channelopt as co
-import channelopt.model as model_module
+import channelopt.policy.rank as rank_module
 from channelopt import Cap, ContactPolicy
-from channelopt import _single
-from channelopt.timing import packed_slots, slot_tables
+from channelopt.core.decision import REASONS
+from channelopt.kernels.single import choose_one, locate_one
+from channelopt.policy import fast as _single
+from channelopt.policy.fast_view import ENTRY
+from channelopt.policy.slots import packed_slots, slot_tables
 
 FAST = _single.choose_fast
 CHANNELS = ("email", "sms", "push", "voice")
@@ -97,14 +100,16 @@ IDS = sorted(LOGS["customer_id"].unique()) + ["nobody-1", "nobody-2"]
 
 
 def general(model: co.ChannelModel, customer_id, now, **kwargs):
-    """The general path's Decision (the fast path switched off where model.py calls it)."""
+    """The general path's Decision (the fast path switched off where ``ChannelModel._choose`` calls it)."""
     mp = pytest.MonkeyPatch()
+    asked: list[int] = []
     try:
-        mp.setattr(model_module, "choose_fast", lambda *a, **k: None, raising=False)
-        mp.setattr(_single, "choose_fast", lambda *a, **k: None)
-        return model._choose(customer_id, now, **kwargs)
+        mp.setattr(rank_module, "choose_fast", lambda *a, **k: asked.append(1))  # None: "not for me"
+        d = model._choose(customer_id, now, **kwargs)
     finally:
         mp.undo()
+    assert asked, "ChannelModel._choose no longer asks rank.choose_fast: the general path was not isolated"
+    return d
 
 
 def fast(model: co.ChannelModel, customer_id, now, **kwargs):
@@ -275,7 +280,10 @@ def test_other_arm_spaces_and_settings(space_kw):
 
 
 def test_reason_codes_are_the_models():
-    assert _single.REASONS == model_module._REASONS
+    # one table of reason codes for the fast path, rank's categories and the model's decisions
+    assert _single.REASONS is REASONS is rank_module.REASONS
+    ranked = MODEL.rank(pd.DataFrame({"customer_id": IDS[:3]}), now=ANCHORS[0])
+    assert list(ranked["hold_reason"].cat.categories) == list(REASONS)
 
 
 def test_decision_is_a_real_frozen_decision():
@@ -392,6 +400,6 @@ def test_only_one_compiled_signature_per_kernel(tmp_path):
     for m in (MODEL, loaded, model):
         for cid in IDS[:3]:
             fast(m, cid, ANCHORS[-1])
-    for kernel in (_single._decide, _single._locate):
+    for kernel in (choose_one, locate_one):
         assert len(kernel.signatures) == 1, kernel.signatures
-        assert _single._ENTRY[kernel] is not kernel  # calls skip the dispatcher
+        assert ENTRY[kernel] is not kernel  # calls skip the dispatcher

@@ -1,4 +1,4 @@
-"""The command line (channelopt.cli) and the demo, run in-process on small generated logs."""
+"""The command line (channelopt.apps.cli) and the demo, run in-process on small generated logs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import channelopt as co
-from channelopt import cli, demo
-from channelopt.cli import main
+from channelopt.apps import demo, jobs
+from channelopt.apps.cli import main
 from conftest import model_file
 
 AS_OF = "2026-10-20"
@@ -40,7 +40,7 @@ def make_logs(n: int = 400, n_customers: int = 40, seed: int = 0, int_ids: bool 
 
 
 def expected_counts(logs: pd.DataFrame, as_of: str) -> dict[str, int]:
-    """The ingestion rule of channelopt.state, computed by hand for a fit from scratch."""
+    """The ingestion rule of channelopt.state.store, computed by hand for a fit from scratch."""
     t = pd.Timestamp(as_of, tz="UTC")
     kept = logs["sent_at"] <= t
     in_window = logs["responded_at"].notna() & (logs["responded_at"] - logs["sent_at"] <= WINDOW)
@@ -72,7 +72,7 @@ def fitted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Inputs plus a model fitted at AS_OF, shared by the tests that only read them."""
     d = tmp_path_factory.mktemp("fitted")
     paths = _write_inputs(d)
-    cli.fit_model(str(paths["logs"]), paths["model"], as_of=AS_OF)
+    jobs.fit_model(str(paths["logs"]), paths["model"], as_of=AS_OF)
     logs = make_logs()
     logs.drop(columns="responded_at").to_parquet(d / "no_responded.parquet", index=False)
     logs.drop(columns="channel").to_parquet(d / "no_channel.parquet", index=False)
@@ -314,7 +314,7 @@ def test_unexpected_error_exits_2_with_one_line(capsys, fitted, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(cli, "load", broken)
+    monkeypatch.setattr(jobs, "load", broken)
     code, out, err = run(capsys, "explain", "--model", files["model"], "--customer", "c-1")
     assert code == 2
     assert err == ("channelopt: error: unexpected RuntimeError: disk on fire "
@@ -372,4 +372,4 @@ def test_demo_runs_end_to_end_and_is_idempotent(capsys, files):
 def test_demo_without_samples_exits_2(capsys, tmp_path):
     assert demo.main(["--samples", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("channelopt.demo: error: ") and "make samples" in err
+    assert err.count("\n") == 1 and err.startswith("channelopt.apps.demo: error: ") and "make samples" in err

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import channelopt as co
-from channelopt.config import ModelConfig
+from channelopt.core.config import ModelConfig
 
 
 def test_layout_of_dimensions():
@@ -67,20 +67,22 @@ def test_config_parses_durations_and_round_trips():
     (dict(response_window="-1h"), "response_window: must be a positive duration, got '-1h'"),
     (dict(response_window=None), "response_window: a duration is required"),
     (dict(half_life="0s"), "half_life: must be a positive duration, got '0s'"),
-    (dict(seed=-1), "seed: must be in [0, 2**63), got -1"),
-    (dict(seed=1.5), "seed: must be an integer, got 1.5"),
-    (dict(seed=True), "seed: must be an integer, got True"),
+    (dict(seed=-1), "seed: must be an integer in [0, 2**63), got -1"),
+    (dict(seed=1.5), "TypeError: seed: must be an integer, got 1.5"),
+    (dict(seed=True), "TypeError: seed: must be an integer, got True"),
     (dict(default_tz="Mars/Olympus"), "default_tz: unknown time zone 'Mars/Olympus'"),
-    (dict(propensity_draws=0), "propensity_draws: must be >= 1, got 0"),
-    (dict(prior_max_strength=0), "prior_max_strength: must be >= 0.5 (the smallest prior strength) and finite, got 0"),
-    (dict(propensity_draws="abc"), "propensity_draws: must be an integer, got 'abc'"),
-    (dict(prior_sample=50.5), "prior_sample: must be an integer, got 50.5"),
-    (dict(prior_sample=5), "prior_sample: must be >= 10, got 5"),
+    (dict(propensity_draws=0), "propensity_draws: must be an integer >= 1, got 0"),
+    (dict(prior_max_strength=0), "prior_max_strength: must be a number >= 0.5, got 0"),
+    (dict(propensity_draws="abc"), "TypeError: propensity_draws: must be an integer, got 'abc'"),
+    (dict(prior_sample=50.5), "TypeError: prior_sample: must be an integer, got 50.5"),
+    (dict(prior_sample=5), "prior_sample: must be an integer >= 10, got 5"),
 ])
 def test_bad_config_is_rejected_by_the_model_constructor(kwargs, message):
     space = co.ArmSpace(channels=["email"])
-    with pytest.raises(ValueError, match=re.escape(message)):
+    kind, message = (TypeError, message[len("TypeError: "):]) if message.startswith("TypeError: ") else (ValueError, message)
+    with pytest.raises(kind, match=re.escape(message)) as caught:  # a wrong type is a TypeError, a wrong value a ValueError
         co.ChannelModel(space, **kwargs)
+    assert type(caught.value) is kind
 
 
 def test_model_requires_an_arm_space_and_a_fit():

@@ -22,8 +22,8 @@ import pandas as pd
 import pytest
 
 import channelopt as co
-from channelopt._contacts import ContactStore
-from channelopt.cli import main as cli_main
+from channelopt.state.contact_store import ContactStore
+from channelopt.apps.cli import main as cli_main
 
 from conftest import CHANNELS, T0, make_logs
 
@@ -119,7 +119,7 @@ def test_the_service_pattern_with_a_nightly_partial_fit_in_another_process(tmp_p
     _logs(seed=5).to_parquet(logs)
     child = _child("""
         import sys
-        from channelopt.cli import main
+        from channelopt.apps.cli import main
         sys.exit(main(["fit", "--partial", "--logs", sys.argv[1], "--model", sys.argv[2], "--as-of", "2026-04-08"]))
         """, str(logs), str(path))
     assert child.returncode == 0, child.stderr

@@ -12,7 +12,7 @@ import pytest
 from scipy import integrate, stats
 
 import channelopt as co
-from channelopt.timing import slot_tables
+from channelopt.policy.slots import slot_tables
 
 NOW = pd.Timestamp("2026-11-23 09:00", tz="UTC")
 SPACE = co.ArmSpace(channels=["email", "sms", "push"], wordings=["plain", "urgent"])
@@ -269,7 +269,7 @@ def test_choice_frequencies_match_exact_thompson_probabilities(model):
     truth = exact[chosen := ranked["channel"].cat.codes.to_numpy()] * \
         exact_w[ranked["wording"].cat.codes.to_numpy()] * p_slot[slot]
     got = ranked["propensity"].to_numpy()
-    # computed, not sampled (channelopt._propensity): measured MAE 7.7e-4 (the bound: 0.03) and mean
+    # computed, not sampled (channelopt.kernels.propensity): measured MAE 7.7e-4 (the bound: 0.03) and mean
     # relative error 4.3%, of which ~1.5% is the Monte Carlo error of p_slot itself
     assert np.abs(got - truth).mean() < 0.005
     assert np.mean(np.abs(got - truth) / truth) < 0.10

@@ -12,11 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import channelopt as co
-from channelopt._time import local_hour_weekday, send_at_table
-from channelopt._win import win_probabilities
-from channelopt.evaluation import _posterior_mean, bootstrap_ci, dr, effective_sample_size, evaluate, ips, replay, snips
-from channelopt.model import hour_kernel
-from channelopt.simulate import UniformPolicy, make_population, simulate_logs
+from channelopt.data.tz import local_hour_weekday, send_at_table
+from channelopt.evaluation import bootstrap_ci, dr, effective_sample_size, evaluate, ips, replay, snips
+from channelopt.evaluation.target import posterior_mean
+from channelopt.kernels.smoothing import hour_kernel
+from channelopt.kernels.win import win_probabilities
+from channelopt.sim import UniformPolicy, make_population, simulate_logs
 
 # -- closed forms -------------------------------------------------------------------------
 
@@ -202,13 +203,13 @@ def test_dr_and_clip_errors():
         dr([1, 0], [0.5, 0.5], [0.5, 0.5], [0.1, 0.1], [0.1])
     with pytest.raises(ValueError, match=re.escape("q_logged: missing value (NaN) in row 0")):
         dr([1, 0], [0.5, 0.5], [0.5, 0.5], [np.nan, 0.1], [0.1, 0.1])
-    with pytest.raises(ValueError, match=re.escape("clip: must be a positive number or None, got 0")):
+    with pytest.raises(ValueError, match=re.escape("clip: must be a number > 0, got 0")):
         ips([1], [0.5], [0.5], clip=0)
     with pytest.raises(ValueError, match=re.escape("weights: value -1.0 in row 1 is negative")):
         effective_sample_size([1.0, -1.0])
-    with pytest.raises(ValueError, match=re.escape("n_boot: must be a positive integer, got 0")):
+    with pytest.raises(ValueError, match=re.escape("n_boot: must be an integer >= 1, got 0")):
         bootstrap_ci(ips, [1], [1], [1], n_boot=0)
-    with pytest.raises(ValueError, match=re.escape("level: must be in (0, 1), got 1.0")):
+    with pytest.raises(ValueError, match=re.escape("level: must be a number in (0, 1), got 1.0")):
         bootstrap_ci(ips, [1], [1], [1], level=1.0)
     with pytest.raises(ValueError, match=re.escape("arrays: argument 1 has 1 values, argument 0 has 2")):
         bootstrap_ci(ips, [1, 0], [1], [1, 1])
@@ -399,7 +400,7 @@ def test_reward_model_features_use_the_posteriors_decisions_draw_from(space, log
     model = co.ChannelModel(space, half_life="30D", seed=7, hour_smoothing=1.5).fit(logs)
     ids = logs["customer_id"].unique()[:3].tolist() + ["nobody"]
     rows = model.state_.index.rows_of(pd.Series(ids))[0]
-    pm = _posterior_mean(model.state_, rows, hour_kernel(1.5))
+    pm = posterior_mean(model.state_, rows, hour_kernel(1.5))
     for i, cid in enumerate(ids):
         np.testing.assert_allclose(pm[i], model.explain(cid)["mean"].to_numpy(), rtol=1e-12)
 
@@ -421,7 +422,7 @@ def test_evaluate_errors(fitted_model, logs):
     with pytest.raises(ValueError, match=r"logs: no row is resolved as of 2026-03-02 10:00:00\+00:00 .*all 200 rows "
                                          r"are pending"):
         evaluate(recent, fitted_model, as_of="2026-03-02 10:00")
-    with pytest.raises(ValueError, match=re.escape("n_boot: must be a positive integer, got 0")):
+    with pytest.raises(ValueError, match=re.escape("n_boot: must be an integer >= 1, got 0")):
         evaluate(recent, fitted_model, n_boot=0)
     with pytest.raises(ValueError, match=re.escape("model: expected a fitted ChannelModel (call model.fit(logs) "
                                                    "first)")):
@@ -438,7 +439,7 @@ def test_replay_errors_and_warnings(fitted_model, logs):
     varied = logs.assign(propensity=np.where(np.arange(len(logs)) % 2, 0.2, 0.5))
     with pytest.warns(UserWarning, match=r"replay: the logged propensity varies \(0\.2 to 0\.5\)"):
         replay(varied.iloc[:30], fitted_model, dimensions=("channel",))
-    with pytest.raises(ValueError, match=re.escape("level: must be in (0, 1), got 2")):
+    with pytest.raises(ValueError, match=re.escape("level: must be a number in (0, 1), got 2")):
         replay(logs, fitted_model, level=2)
 
 

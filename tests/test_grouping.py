@@ -1,4 +1,4 @@
-"""Grouping kernels of ingestion (channelopt._grouping) against numpy/pandas references."""
+"""Grouping kernels of ingestion (channelopt.kernels.grouping) against numpy/pandas references."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channelopt import _grouping as G
-from channelopt import _kernels as K
-from channelopt._index import encode_ids
+from channelopt.kernels import grouping as G
+from channelopt import kernels as K
+from channelopt.state.index import encode_ids
 
 
 @settings(max_examples=60, deadline=None)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channelopt._index import CustomerIndex, encode_ids
+from channelopt.state.index import CustomerIndex, encode_ids
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 # any Unicode text that can be encoded to UTF-8 (lone surrogates cannot be), including "" and NUL
@@ -161,7 +161,7 @@ def test_property_int_ids(values, batches):
        clustered=st.booleans())
 def test_lower_bound_is_searchsorted(keys, probes, clustered):
     # galloping from the interpolated guess finds what a binary search finds, uniform keys or not
-    from channelopt._kernels import lower_bound
+    from channelopt.kernels import lower_bound
 
     arr = np.sort(np.array(keys, dtype=np.uint64))
     if clustered:  # all keys in a narrow band: the guess is far off

@@ -1,4 +1,4 @@
-"""channelopt.jit: ahead-of-time compilation into numba's cache, in worker processes."""
+"""channelopt.apps.jit: ahead-of-time compilation into numba's cache, in worker processes."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from channelopt import jit
+from channelopt.apps import jit
 
 pytestmark = pytest.mark.slow  # subprocesses / notebooks: make test runs them, -m 'not slow' skips them
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from channelopt import _kernels as K
+from channelopt import kernels as K
+from channelopt.kernels.ingest import _NAT
 
 GRID = [(0.5, 0.5), (1, 1), (1, 100), (1, 500), (5, 200), (50, 60), (2000, 30000), (0.2, 3.0)]
 
@@ -49,7 +50,7 @@ def _log(seed: int, n: int = 3000, customers: int = 97, arms: int = 12):
     arm = np.stack([rng.integers(0, 4, n), 4 + rng.integers(0, 8, n), np.where(rng.random(n) < 0.2, -1, 0)], axis=1)
     h = 3_600 * 10**9
     sent = rng.integers(0, 100 * h, size=n)
-    resp = np.where(rng.random(n) < 0.3, sent + rng.integers(0, 80 * h, size=n), K._NAT)
+    resp = np.where(rng.random(n) < 0.3, sent + rng.integers(0, 80 * h, size=n), _NAT)
     negative = rng.random(n) < 0.05
     return rows, np.ascontiguousarray(arm), sent, resp, negative, customers, arms
 
@@ -60,7 +61,7 @@ def test_resolve_sends_matches_the_vectorised_rule(by_reply):
     h = 3_600 * 10**9
     as_of, watermark, window, half_life = 100 * h, 80 * h, 72 * h, 500 * h
     outcome, weight = K.resolve_sends(sent, resp, negative, as_of, watermark, window, by_reply, half_life)
-    in_window = (resp != K._NAT) & (resp - sent <= window)
+    in_window = (resp != _NAT) & (resp - sent <= window)
     resolved = np.where(in_window & by_reply, resp, sent + window)
     counted = (resolved <= as_of) & (resolved > watermark)
     np.testing.assert_array_equal(outcome == K.PENDING, resolved > as_of)
@@ -73,7 +74,7 @@ def test_resolve_sends_matches_the_vectorised_rule(by_reply):
 
 def test_log_kernels_do_not_depend_on_the_number_of_parts():
     rows, arm, sent, resp, negative, customers, arms = _log(1)
-    outcome, weight = K.resolve_sends(sent, resp, negative, 100 * 3_600 * 10**9, K._NAT, 72 * 3_600 * 10**9,
+    outcome, weight = K.resolve_sends(sent, resp, negative, 100 * 3_600 * 10**9, _NAT, 72 * 3_600 * 10**9,
                                       True, 0)
     minutes = K.ceil_minutes(sent)
     channel = arm[:, 0].astype(np.int8)

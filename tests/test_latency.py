@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import channelopt as co
-from channelopt._time import LATENCY_EDGES_S
+from channelopt.data.tz import LATENCY_EDGES_S
 
 SPACE = co.ArmSpace(channels=["email", "sms"], hours=False, weekdays=False)
 

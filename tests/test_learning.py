@@ -18,13 +18,19 @@ prior teaches. The thresholds below sit under the worst seed.
 
 from __future__ import annotations
 
+import re
+import threading
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
 import channelopt as co
-from channelopt.simulate import Population, UniformPolicy, make_population, simulate_logs
+from channelopt.sim import Population, UniformPolicy, make_population, simulate_logs
+
+from conftest import one_send_log
 
 SPACE = co.ArmSpace(channels=["email", "sms", "push", "whatsapp"], wordings=["plain", "friendly", "urgent"])
 SEED = 1
@@ -197,3 +203,29 @@ def test_more_history_means_less_shrinkage(logs: pd.DataFrame) -> None:
     assert prior < means["few"]["mean"] < means["many"]["mean"] < 1.0
     assert means["few"]["mean"] - prior < 0.25 * (1 - prior)  # two replies move it a little
     assert means["many"]["mean"] > 0.5  # forty replies in a row dominate the prior
+
+
+TWO_CHANNELS = co.ArmSpace(channels=["email", "sms"])
+
+def test_concurrent_partial_fits_both_apply():
+    model = co.ChannelModel(TWO_CHANNELS).partial_fit(one_send_log(["seed"]), as_of="2026-01-10")
+
+    def slow():
+        time.sleep(0.3)
+        yield one_send_log(["A"])
+
+    t = threading.Thread(target=lambda: model.partial_fit(slow(), as_of="2026-01-10"))
+    t.start()
+    time.sleep(0.05)
+    model.partial_fit([one_send_log(["B"])], as_of="2026-01-10")
+    t.join()
+    assert sorted(model.state_.index.ids().tolist()) == ["A", "B", "seed"]
+
+
+def test_empty_chunk_is_skipped_wherever_it_comes():
+    full = one_send_log(["a", "b"])
+    first = co.ChannelModel(TWO_CHANNELS).fit([full.iloc[:0], full], as_of="2026-01-10")
+    last = co.ChannelModel(TWO_CHANNELS).fit([full, full.iloc[:0]], as_of="2026-01-10")
+    assert first.last_fit_ == last.last_fit_
+    with pytest.raises(ValueError, match=re.escape("logs: the frame is empty (0 rows)")):
+        co.ChannelModel(TWO_CHANNELS).fit([full.iloc[:0], full.iloc[:0]])

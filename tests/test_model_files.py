@@ -22,8 +22,8 @@ import pandas as pd
 import pytest
 
 import channelopt as co
-from channelopt.state import PosteriorStore
-from channelopt._persist import sealed, sha256_file, version_directory
+from channelopt.state.store import PosteriorStore
+from channelopt.state.persist import sealed, sha256_file, version_directory
 from conftest import T0, make_logs, model_file, read_manifest, write_manifest
 
 pytestmark = pytest.mark.slow
@@ -435,7 +435,7 @@ def test_saves_killed_at_random_instants_leave_a_model_and_no_debris(tmp_path):
 
 
 def test_the_cli_signs_and_checks_models_with_the_key_from_the_environment(tmp_path, monkeypatch, capsys):
-    from channelopt.cli import main
+    from channelopt.apps.cli import main
 
     logs = tmp_path / "logs.csv"
     make_logs(n_customers=10, n_sends=60, seed=2).to_csv(logs, index=False)

@@ -111,5 +111,5 @@ def test_posteriors_agree_with_explain_and_with_the_beta_distribution(logs):
     assert (unknown["sends"] == 0).all() and np.allclose(unknown["mean"], unknown["prior_mean"])
     everyone = m.posteriors()
     assert len(everyone) == m.state_.n_customers * SPACE.n_arms
-    with pytest.raises(ValueError, match=re.escape("level: must be in (0, 1), got 1.5")):
+    with pytest.raises(ValueError, match=re.escape("level: must be a number in (0, 1), got 1.5")):
         m.posteriors(ids, level=1.5)

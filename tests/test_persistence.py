@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 import channelopt as co
-from conftest import T0, model_file, read_manifest, save_as_format, save_as_format_3, write_manifest
+
+from conftest import T0, model_file, one_send_log, read_manifest, save_as_format, save_as_format_3, write_manifest
 
 NOW = pd.Timestamp("2026-04-08 07:30", tz="UTC")
 SRC = Path(co.__file__).resolve().parent
@@ -74,7 +75,8 @@ def test_round_trip_gives_identical_decisions_and_arrays(fitted_model, tmp_path)
     assert isinstance(loaded, co.ChannelModel)
     assert_same_model(fitted_model, loaded)
     assert loaded.last_fit_ == fitted_model.last_fit_
-    assert_same_model(fitted_model, co.ChannelModel.load(str(path), verify=False))
+    with pytest.warns(FutureWarning, match="use channelopt.load"):  # the deprecated spelling still works
+        assert_same_model(fitted_model, co.ChannelModel.load(str(path), verify=False))
 
 
 def test_round_trip_with_int_ids_and_extra_dimension(tmp_path, log_factory):
@@ -379,10 +381,41 @@ def test_pickle_patterns_do_catch_pickle():
 
 
 def test_object_arrays_are_refused(tmp_path):
-    from channelopt._persist import write_directory
+    from channelopt.state.persist import write_directory
 
     with pytest.raises(TypeError, match=re.escape("refusing to save array 'ids' of dtype object (plain numbers "
                                                   "only; no pickle)")):
         write_directory(tmp_path / "m", {"ids": np.array(["a", None], dtype=object)}, {"format_version": 1})
     # nothing but the contact store (it keeps what the model recorded, whatever happens to the save)
     assert [p for p in tmp_path.iterdir() if ".contacts.sqlite" not in p.name] == []
+
+
+TWO_CHANNELS = co.ArmSpace(channels=["email", "sms"])
+
+def test_save_refuses_to_replace_a_directory_that_is_not_a_model(tmp_path):
+    model = co.ChannelModel(TWO_CHANNELS).fit(one_send_log(["a"]), as_of="2026-01-10")
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="exists and is not a saved model"):
+        model.save(tmp_path)
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+    target = tmp_path / "model"
+    model.save(target)
+    model.save(target)  # replacing a model is fine
+    assert co.load(target).state_.n_customers == 1
+
+
+def test_load_rejects_an_incomplete_or_inconsistent_manifest(tmp_path):
+    model = co.ChannelModel(TWO_CHANNELS).fit(one_send_log(["a", "b"]), as_of="2026-01-10")
+    target = tmp_path / "m"
+    model.save(target)
+    manifest = read_manifest(target)
+    broken = dict(manifest)
+    del broken["zones"]
+    write_manifest(target, broken)
+    with pytest.raises(ValueError, match=r"manifest.json: field 'zones' must be a list of 1 to 65536 zone names, "
+                                         "got None"):
+        co.load(target)
+    wrong = dict(manifest, n_customers=3)
+    write_manifest(target, wrong)
+    with pytest.raises(ValueError, match=r"array 'sends' is float32 \(2, 33\), expected float32 \(3, 33\)"):
+        co.load(target)

@@ -1,4 +1,4 @@
-"""channelopt.plot on the Agg backend: the content of the returned Axes, not pixels."""
+"""channelopt.inspect.plot on the Agg backend: the content of the returned Axes, not pixels."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from channelopt import plot  # noqa: E402
-from channelopt.report import report  # noqa: E402
+from channelopt.inspect import plot  # noqa: E402
+from channelopt.inspect.reports import report  # noqa: E402
 
 from conftest import CHANNELS  # noqa: E402
 
@@ -157,5 +157,5 @@ def test_calibration_errors(args, kwargs, message):
 def test_clear_import_error_without_matplotlib(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
-    with pytest.raises(ImportError, match=r"channelopt.plot needs matplotlib.*pip install 'channelopt\[plot\]'"):
+    with pytest.raises(ImportError, match=r"channelopt.inspect.plot needs matplotlib.*pip install 'channelopt\[plot\]'"):
         plot.policy_curves({"a": pd.DataFrame({"day": [0], "pct_of_oracle": [1.0]})})

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
-from channelopt.priors import fit_population_prior
+from channelopt.state.priors import fit_population_prior
 
 
 def beta_binomial(rng: np.random.Generator, n_customers: int, alpha: float, beta: float,
@@ -147,7 +147,7 @@ def test_same_input_same_prior():
        density=hs.floats(0.0, 1.0))
 def test_prior_sample_is_the_smallest_hashes_with_sends(seed, n, sample, density):
     # the customers with sends on an arm, ordered by id hash, first `sample` of them (k capped at n)
-    from channelopt.priors import _columns
+    from channelopt.state.priors import _columns
 
     rng = np.random.default_rng(seed)
     sends = np.where(rng.random((n, 5)) < density, rng.integers(1, 9, (n, 5)), 0).astype(np.float32)

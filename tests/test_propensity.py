@@ -1,6 +1,6 @@
-"""The decision propensity (channelopt._propensity) against exact probabilities.
+"""The decision propensity (channelopt.kernels.propensity) against exact probabilities.
 
-References: ``channelopt._win.win_dim`` (quadrature, checked against scipy to 1e-5 in
+References: ``channelopt.kernels.win.win_dim`` (quadrature, checked against scipy to 1e-5 in
 test_win.py) for the win probability of one dimension, scipy for Beta CDFs, and
 Monte Carlo with numpy's Beta sampler where no exact value is at hand (the weekday-coupled
 send slot, value/cost). Tolerances are the measured errors (in comments) with a margin.
@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 from scipy import integrate, special, stats
 
-from channelopt import _decide as D
-from channelopt import _propensity as P
-from channelopt._win import win_dim
-from channelopt.arms import ArmSpace
-from channelopt.model import hour_kernel
-from channelopt.timing import slot_tables
+from channelopt.core.arms import ArmSpace
+from channelopt.kernels import decide as D
+from channelopt.kernels import quadrature as Q
+from channelopt.kernels.smoothing import hour_kernel
+from channelopt.kernels.win import win_dim
+from channelopt.policy.slots import slot_tables
 
 NOW = pd.Timestamp("2026-11-23 14:20", tz="UTC").value
 HOUR = 3600 * 10**9
@@ -35,10 +35,10 @@ def _win_approx(a, b, j, mask=None) -> float:
     a = np.asarray(a, dtype=float)
     b = np.asarray(b, dtype=float)
     keep = [k for k in range(a.size) if k != j and (mask is None or mask[k])]
-    mu_j, sd_j = P.arm_gauss(a[j], b[j])
-    cmu = np.array([P.arm_gauss(a[k], b[k])[0] for k in keep] + [0.0])
-    csd = np.array([P.arm_gauss(a[k], b[k])[1] for k in keep] + [1.0])
-    return P.win_gauss(mu_j, sd_j, cmu, csd, len(keep), np.empty(P.QMAX * (len(keep) + 4)))
+    mu_j, sd_j = Q.arm_gauss(a[j], b[j])
+    cmu = np.array([Q.arm_gauss(a[k], b[k])[0] for k in keep] + [0.0])
+    csd = np.array([Q.arm_gauss(a[k], b[k])[1] for k in keep] + [1.0])
+    return Q.win_gauss(mu_j, sd_j, cmu, csd, len(keep), np.empty(Q.QMAX * (len(keep) + 4)))
 
 
 def _errors(cases) -> np.ndarray:
@@ -146,7 +146,7 @@ def test_arm_gauss_is_wilson_hilferty_of_the_exact_moments():
     for a, b in [(0.05, 0.45), (0.5, 0.5), (1, 30), (2, 200), (3.5, 80), (50, 60), (2000, 30000), (7, 2)]:
         m = special.digamma(a + b) - special.digamma(b)
         v = special.polygamma(1, b) - special.polygamma(1, a + b)
-        mu, sd = P.arm_gauss(float(a), float(b))
+        mu, sd = Q.arm_gauss(float(a), float(b))
         m13 = m ** (1 / 3)
         np.testing.assert_allclose([mu, sd], [m13 * (1 - v / (9 * m * m)), m13 * np.sqrt(v) / (3 * m)],
                                    rtol=1e-7)  # measured ~1e-10
@@ -169,14 +169,14 @@ def test_win_gauss_integrates_the_gaussian_world():
             lo, hi = mu[j] - 9 * sd[j], mu[j] + 9 * sd[j]
             pts = sorted({float(x) for x in mu[others] if lo < x < hi})
             want = integrate.quad(f, lo, hi, points=pts or None, limit=400, epsabs=1e-12)[0]
-            got = P.win_gauss(mu[j], sd[j], mu[others].copy(), sd[others].copy(), n - 1,
-                              np.empty(P.QMAX * (n + 4)))
+            got = Q.win_gauss(mu[j], sd[j], mu[others].copy(), sd[others].copy(), n - 1,
+                              np.empty(Q.QMAX * (n + 4)))
             errs.append(abs(got - want))
     errs = np.array(errs)
     assert errs.max() < 2e-4 and errs.mean() < 2e-5, (errs.max(), errs.mean())  # measured 2.6e-5, 1.5e-6
     # identical arms: 1/n (measured relative error 8e-4 for 24 arms: the 6-node rule on the Clark placement)
     for n in (2, 3, 6, 24):
-        got = P.win_gauss(0.3, 0.05, np.full(n - 1, 0.3), np.full(n - 1, 0.05), n - 1, np.empty(P.QMAX * (n + 4)))
+        got = Q.win_gauss(0.3, 0.05, np.full(n - 1, 0.3), np.full(n - 1, 0.05), n - 1, np.empty(Q.QMAX * (n + 4)))
         assert got == pytest.approx(1 / n, rel=2e-3)
 
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import channelopt as co
-from channelopt.report import REPORT_COLUMNS, customer_report, report
+from channelopt.inspect.reports import REPORT_COLUMNS, customer_report, report
 
 from conftest import CHANNELS, make_logs
 
@@ -136,7 +136,7 @@ def test_reads_a_parquet_path(tmp_path):
     ({"by": ["channel", "channel"]}, r"by: column 'channel' is named twice"),
     ({"by": [3]}, r"by: column names must be strings, got 3"),
     ({"by": ["sends"]}, r"by: 'sends' is a column of the report itself"),
-    ({"level": 1.0}, r"level: must be in \(0, 1\), got 1.0"),
+    ({"level": 1.0}, r"level: must be a number in \(0, 1\), got 1.0"),
     ({"prior": (1.0, 0.0)}, r"prior: alpha and beta must be positive and finite"),
     ({"prior": 1.0}, r"prior: expected two positive numbers"),
     ({"response_window": "soon"}, r"response_window: cannot parse 'soon'"),
@@ -276,14 +276,14 @@ def test_customer_report_errors(fitted_model, space):
         customer_report(fitted_model, "c-001")
     with pytest.raises(ValueError, match=r"draws: must be an integer >= 1, got 0"):
         customer_report(fitted_model, draws=0)
-    with pytest.raises(ValueError, match=r"level: must be in \(0, 1\), got 0"):
+    with pytest.raises(ValueError, match=r"level: must be a number in \(0, 1\), got 0"):
         customer_report(fitted_model, level=0)
     with pytest.raises(ValueError, match=r"customer_id: this model's ids are strings, got 5"):
         customer_report(fitted_model, [5])
 
 
 def test_threaded_prob_best_equals_one_serial_pass(monkeypatch):
-    import channelopt.report as rep
+    import channelopt.inspect.reports as rep
 
     logs = make_logs(n_customers=5000, n_sends=15000, seed=9, with_event_id=False)
     model = co.ChannelModel(co.ArmSpace(channels=list(CHANNELS), hours=False, weekdays=False), seed=2).fit(logs)

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import channelopt as co
-from channelopt._time import NAT
-from channelopt.schema import encode_logs
+from channelopt.data.tz import NAT
+from channelopt.data.schema import encode_logs
 
 AS_OF = "2026-02-01"
 

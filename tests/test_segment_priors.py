@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 import channelopt as co
-from channelopt import state as state_module
-from channelopt.priors import SEGMENT_MIN_CUSTOMERS, fit_population_prior, fit_segment_priors
-from channelopt.simulate import UniformPolicy, make_population, simulate_logs
+from channelopt.sim import UniformPolicy, make_population, simulate_logs
+from channelopt.state import ingest as state_module
+from channelopt.state.priors import SEGMENT_MIN_CUSTOMERS, fit_population_prior, fit_segment_priors
 from conftest import read_manifest, save_as_format_3, write_manifest
 
 SPACE = co.ArmSpace(channels=["email", "sms", "push"], wordings=["plain", "urgent"])
@@ -275,8 +275,8 @@ def test_segment_priors_beat_the_pooled_bandit_in_closed_loop() -> None:
     """1,500 customers, 150 sends a day (one message per customer every 10 days), daily retraining.
     Measured, % of the oracle over days 7-13 (seeds 0 / 1 / 2): with segments 24.4 / 30.6 / 27.5,
     without 16.7 / 25.7 / 18.8, the pooled bandit 18.3 / 25.6 / 18.1."""
-    from channelopt.baselines import PooledThompson
-    from channelopt.simulate import run
+    from channelopt.policy.baselines import PooledThompson
+    from channelopt.sim import run
 
     space = co.ArmSpace(channels=["email", "sms", "push", "whatsapp"], wordings=["plain", "friendly"], weekdays=False)
     pop = make_population(space, 1500, seed=0)

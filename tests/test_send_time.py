@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 import channelopt as co
 from channelopt import ContactPolicy
-from channelopt.simulate import UniformPolicy, make_population, simulate_logs
-from channelopt.timing import slot_tables
+from channelopt.sim import UniformPolicy, make_population, simulate_logs
+from channelopt.policy.slots import slot_tables
 
 H = pd.Timedelta("1h")
 

@@ -1,4 +1,4 @@
-"""channelopt.simulate: a population with known preferences, and logs from any policy."""
+"""channelopt.sim.population: a population with known preferences, and logs from any policy."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from threadpoolctl import threadpool_limits
 
 import channelopt as co
-from channelopt.schema import encode_logs
-from channelopt.simulate import (
+from channelopt.data.schema import encode_logs
+from channelopt.sim import (
     DELAY_MEDIANS,
     Population,
     UniformPolicy,

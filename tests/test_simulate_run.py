@@ -1,4 +1,4 @@
-"""channelopt.simulate: preference switches, fatigue, final unsubscriptions, and run() against an oracle."""
+"""channelopt.sim.population: preference switches, fatigue, final unsubscriptions, and run() against an oracle."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 import channelopt as co
-from channelopt._time import NAT, next_hour_start
-from channelopt.baselines import FixedChannel, FlatThompson, UniformRandom
-from channelopt.simulate import Population, SimulationResult, UniformPolicy, make_population, run, simulate_logs
+from channelopt.data.tz import NAT, next_hour_start
+from channelopt.policy.baselines import FixedChannel, FlatThompson, UniformRandom
+from channelopt.sim import Population, SimulationResult, UniformPolicy, make_population, run, simulate_logs
 
 SPACE = co.ArmSpace(channels=["email", "sms", "push"], wordings=["plain", "urgent"])
 START = pd.Timestamp("2026-03-02", tz="UTC")  # the US DST change (March 8) falls inside the runs
@@ -289,7 +289,7 @@ def test_bad_arguments_raise_clear_errors(population: Population) -> None:
     with pytest.raises(ValueError, match=r"^retrain: expected 'daily', 'weekly', 'never' or a positive number of "
                                          r"days, got 'hourly'$"):
         run(policy, population, days=1, sends_per_day=1, retrain="hourly")
-    with pytest.raises(ValueError, match=r"^explore_days: must be a non-negative integer, got -1$"):
+    with pytest.raises(ValueError, match=r"^explore_days: must be an integer >= 0, got -1$"):
         run(policy, population, days=1, sends_per_day=1, explore_days=-1)
     with pytest.raises(ValueError, match=r"^population: expected a Population, got str$"):
         run(policy, "pop", days=1, sends_per_day=1)  # type: ignore[arg-type]
@@ -297,13 +297,13 @@ def test_bad_arguments_raise_clear_errors(population: Population) -> None:
         run(object(), population, days=1, sends_per_day=1)
     with pytest.raises(ValueError, match=r"^propensity: expected 'channel' or 'decision', got 'joint'$"):
         UniformPolicy(SPACE, propensity="joint")
-    with pytest.raises(ValueError, match=r"^fatigue: must be in \[0, 1\), got 1.0$"):
+    with pytest.raises(ValueError, match=r"^fatigue: must be a number in \[0, 1\), got 1.0$"):
         make_population(SPACE, 5, seed=0, fatigue=1.0)
     with pytest.raises(ValueError, match=r"^switch_window: expected \(start, end\) timestamps when switch_share > 0"):
         make_population(SPACE, 5, seed=0, switch_share=0.5)
     with pytest.raises(ValueError, match=r"^switch_window: start must be before end"):
         make_population(SPACE, 5, seed=0, switch_share=0.5, switch_window=("2026-02-01", "2026-01-01"))
-    with pytest.raises(ValueError, match=r"^switch_share: must be in \[0, 1\], got 1.5$"):
+    with pytest.raises(ValueError, match=r"^switch_share: must be a number in \[0, 1\], got 1.5$"):
         make_population(SPACE, 5, seed=0, switch_share=1.5)
     with pytest.raises(ValueError, match=r"^switch_share: a preferred channel can only switch with at least 2"):
         make_population(co.ArmSpace(channels=["email"]), 5, seed=0, switch_share=0.5,

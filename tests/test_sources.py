@@ -8,7 +8,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from channelopt.sources import iter_frames
+import channelopt as co
+from channelopt.data.sources import iter_frames
+
+from conftest import one_send_log
 
 
 @pytest.mark.parametrize("row_group, chunk", [(7, 50), (64, 50), (1000, 50), (13, 13)])
@@ -44,3 +47,14 @@ def test_a_csv_block_larger_than_a_chunk_is_cut(tmp_path):
     frames = list(iter_frames(path, chunk_rows=1_000))
     assert [len(f) for f in frames] == [1_000] * 20
     assert pd.concat(frames, ignore_index=True)["x"].tolist() == df["x"].tolist()
+
+
+TWO_CHANNELS = co.ArmSpace(channels=["email", "sms"])
+
+def test_csv_columns_are_text_so_ids_keep_leading_zeros(tmp_path):
+    path = tmp_path / "logs.csv"
+    frame = one_send_log(["007", "7"])
+    frame["wording"] = None
+    frame.to_csv(path, index=False)
+    model = co.ChannelModel(TWO_CHANNELS).fit(path, as_of="2026-01-10")
+    assert sorted(model.state_.index.ids().tolist()) == ["007", "7"]

@@ -10,7 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from channelopt._time import _to_ns, local_hour_weekday, next_hour_start, next_hour_start_ns, send_at_table
+import channelopt as co
+from channelopt.data.tz import _to_ns, local_hour_weekday, next_hour_start, next_hour_start_ns, send_at_table
+
+from conftest import one_send_log
 
 ZONES = ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe",
          "America/St_Johns", "Pacific/Chatham"]
@@ -94,3 +97,15 @@ def test_local_hour_weekday_at_the_limits_of_pandas_timestamps():
     last = pd.Timestamp.max.value - np.arange(100) * 10**9
     _assert_matches_pandas(first, np.zeros(100, dtype=np.int64), ["Asia/Tokyo"])
     _assert_matches_pandas(last, np.zeros(100, dtype=np.int64), ["America/New_York"])
+
+
+TWO_CHANNELS = co.ArmSpace(channels=["email", "sms"])
+
+def test_rows_without_tz_keep_the_learned_zone():
+    model = co.ChannelModel(TWO_CHANNELS).partial_fit(one_send_log(["a"], tz=["Asia/Tokyo"]), as_of="2026-01-02")
+    model.partial_fit(one_send_log(["a"], day="2026-01-05"), as_of="2026-01-06")
+    model.partial_fit(one_send_log(["a"], day="2026-01-07", tz=[None]), as_of="2026-01-08")
+    st = model.state_
+    assert st.zones[st.zone[st.index.row_of("a")]] == "Asia/Tokyo"
+    d = model.choose_channel("a", now="2026-01-09 00:00")
+    assert d.send_at.tz_convert("Asia/Tokyo").hour == d.hour

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
 import channelopt as co
-from channelopt import _kernels as K
-from channelopt._win import betainc, win_dim, win_probabilities
-from channelopt.model import hour_kernel
+from channelopt import kernels as K
+from channelopt.kernels.win import betainc, win_dim, win_probabilities
+from channelopt.kernels.smoothing import hour_kernel
 
 
 _QUANTILES = (1e-12, 1e-9, 1e-6, 1e-3, 0.02, 0.1, 0.3, 0.5, 0.7, 0.9, 0.98, 0.999, 1 - 1e-6, 1 - 1e-9)

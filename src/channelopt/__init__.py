@@ -7,15 +7,14 @@ Examples
 >>> model = co.ChannelModel(space, response_window="72h", half_life="90D", seed=7)
 """
 
-from .arms import ArmSpace
-from .cascade import CascadePlan, CascadeStep
-from .config import ModelConfig
-from .contact import Cap, ContactPolicy
-from .exceptions import NotFittedError
-from .model import ChannelModel, Decision, load
-from .state import PosteriorStore
-
-from ._version import __version__
+from channelopt._version import __version__
+from channelopt.core.arms import ArmSpace
+from channelopt.core.config import ModelConfig
+from channelopt.exceptions import NotFittedError
+from channelopt.policy.cascade import CascadePlan, CascadeStep
+from channelopt.policy.contact import Cap, ContactPolicy
+from channelopt.policy.model import ChannelModel, Decision, load
+from channelopt.state.store import PosteriorStore
 
 __all__ = ["ArmSpace", "Cap", "CascadePlan", "CascadeStep", "ChannelModel", "ContactPolicy", "Decision", "ModelConfig",
            "NotFittedError", "PosteriorStore", "load", "__version__"]

@@ -1,5 +1,5 @@
-"""``python -m channelopt``: the command line (see :mod:`channelopt.cli`)."""
+"""``python -m channelopt``: the command line (see :mod:`channelopt.apps.cli`)."""
 
-from .cli import main
+from channelopt.apps.cli import main
 
 raise SystemExit(main())

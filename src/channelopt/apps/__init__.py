@@ -1,0 +1,1 @@
+"""Entry points: the jobs shared by the CLI and the demo, the CLI itself, and the JIT warm-up."""
