@@ -34,7 +34,7 @@ import numpy as np
 
 import _common as C
 import channelopt as co
-import channelopt.policy.model as model_module
+import channelopt.policy.rank as model_module  # where ChannelModel._choose calls choose_fast
 from channelopt.kernels import decide as D
 from channelopt import kernels as K
 from channelopt.policy import fast as _single
