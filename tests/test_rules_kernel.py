@@ -12,10 +12,12 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import channelopt as co
 from channelopt import Cap, ContactPolicy
 from channelopt.core.decision import REASONS
 from channelopt.kernels.decide import INFEASIBLE, NO_TIME, NOT_WORTH_COST, OK
@@ -178,3 +180,17 @@ def test_the_fast_path_reads_no_raw_addresses():
         source = inspect.getsource(module)
         for word in ("inttoptr", "carray", "intrinsic", "ctypes.data"):
             assert word not in source, (module.__name__, word)
+
+
+def test_batch_and_single_paths_share_one_compiled_rule_kernel():
+    space = co.ArmSpace(channels=list(CHANNELS))
+    logs = pd.DataFrame({"customer_id": ["a", "b"], "sent_at": ["2026-01-01", "2026-01-02"],
+                         "channel": ["sms", "email"], "responded_at": [None, None]})
+    model = co.ChannelModel(space, seed=1, policy=ContactPolicy()).fit(logs)
+    model.update_consent("a", granted=["email"])
+    now = "2026-01-03 09:00"
+    model.rank(["a", "b", "c"], now=now)
+    assert fast.choose_fast(model, "a", now) is not None and fast.choose_fast(model, "zz", now) is not None
+    model._choose("b", now, planned=[(10**18, "sms")])
+    for kernel in (contact_rules, hold_reason):
+        assert len(kernel.signatures) == 1, kernel.signatures

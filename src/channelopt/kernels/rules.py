@@ -211,4 +211,5 @@ def hold_reasons_many(status, has_policy, suppressed, effective, earliest, deadl
     shared = effective.shape[0] == 1
     for i in range(status.shape[0]):
         r = 0 if shared else i
-        reason[i] = hold_reason(status[i], has_policy, suppressed[r], np.int64(effective[r]), earliest[r], deadline)
+        reason[i] = hold_reason(np.int64(status[i]), has_policy, suppressed[r], np.int64(effective[r]), earliest[r],
+                                deadline)

@@ -3,7 +3,7 @@
 :func:`locate_one` finds the customer's state row (and learned zone) from the
 bytes of the id; :func:`choose_one` then runs, for that row, the contact rules
 (:func:`channelopt.kernels.rules.contact_rules`, the batch path's very kernel),
-the decision (:func:`channelopt.kernels.decide.decide_one`) and the hold reason
+the decision (:func:`channelopt.kernels.decide.decide_core`, on scratch of its own) and the hold reason
 (:func:`channelopt.kernels.rules.hold_reason`).
 
 Both take the store as tuples of typed, C-contiguous, read-only arrays (see
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from channelopt.kernels.decide import decide_one
+from channelopt.kernels.decide import decide_core, work_size
 from channelopt.kernels.hashing import hash_bytes, lookup_one
 from channelopt.kernels.rules import R_POLICY, contact_rules, hold_reason
 
@@ -91,9 +91,14 @@ def choose_one(store, hist_min, hist_c, h, row, seg_code, hrow, bits_in, unsub_i
     rules = conf[q0 + n_ch:q0 + n_ch + conf[C_N_RULES]]
     n_h = hist_min.shape[1]
     n_tab = slots.shape[1]
-    # writable scratch, one allocation per dtype: decide_one gets arrays of the types the general path gives it
-    scratch = np.empty(n_off + 2 * n_ch + 4 * n_tab + n_h, dtype=np.int64)
-    fscratch = np.empty(n_f, dtype=np.float64)
+    n_arms = conf[C_HEADER + n_off - 1]
+    # scratch, one allocation per dtype (decide_one would make four more): arrays of the types the general
+    # path gives decide_core
+    n_int = n_off + 2 * n_ch + 4 * n_tab + n_h
+    scratch = np.empty(n_int + 4 * n_arms, dtype=np.int64)
+    fscratch = np.empty(n_f + work_size(n_arms), dtype=np.float64)
+    n_cols = max(n_slots, 1)
+    bscratch = np.empty(n_ch * n_cols + n_ch, dtype=np.uint8)
     offsets = scratch[:n_off]
     quiet = scratch[n_off:n_off + n_ch]
     earliest = scratch[n_off + n_ch:n_off + 2 * n_ch]
@@ -102,12 +107,16 @@ def choose_one(store, hist_min, hist_c, h, row, seg_code, hrow, bits_in, unsub_i
     s_end = scratch[p0 + n_tab:p0 + 2 * n_tab]
     s_hour = scratch[p0 + 2 * n_tab:p0 + 3 * n_tab]
     s_wd = scratch[p0 + 3 * n_tab:p0 + 4 * n_tab]
-    times = scratch[p0 + 4 * n_tab:p0 + 4 * n_tab + n_h]
+    times = scratch[p0 + 4 * n_tab:n_int]
+    iwork = scratch[n_int:]
     offsets[:] = conf[C_HEADER:q0]
     quiet[:] = conf[q0:q0 + n_ch]
-    fscratch[:] = conf[conf.shape[0] - n_f:].view(np.float64)
+    fscratch[:n_f] = conf[conf.shape[0] - n_f:].view(np.float64)
     cost = fscratch[:n_ch]
-    smooth = fscratch[n_ch:]
+    smooth = fscratch[n_ch:n_f]
+    work = fscratch[n_f:]
+    slot_ok = bscratch[:n_ch * n_cols].reshape((n_ch, n_cols))
+    chan_ok = bscratch[n_ch * n_cols:]
     s_start[:] = slots[0]
     s_end[:] = slots[1]
     s_hour[:] = slots[2]
@@ -128,9 +137,9 @@ def choose_one(store, hist_min, hist_c, h, row, seg_code, hrow, bits_in, unsub_i
     eff, suppressed, escalate = contact_rules(rules, now, bits, un, mask, hist_min[hrow], hist_c[hrow], lc,
                                               promotional, earliest, times)
     n_prop = conf[C_N_PROP] if propensity else 0
-    send_ns, score, prop, status = decide_one(
+    send_ns, score, prop, status = decide_core(
         row, np.uint64(h), sends, responses, prior[0, g], prior[1, g], offsets, earliest, s_start, s_end, s_hour,
         s_wd, n_slots, deadline, quiet, value, cost, urgent, hour_dim, conf[C_WD], smooth, np.uint64(conf[C_SEED]),
-        np.uint64(now // 1_000_000_000), n_prop, choice, draws)
+        np.uint64(now // 1_000_000_000), n_prop, choice, draws, work, slot_ok, chan_ok, iwork)
     reason = hold_reason(status, rules[R_POLICY] != 0, suppressed, eff, earliest, deadline)
     return send_ns, score, prop, reason, escalate

@@ -22,7 +22,7 @@ kernels of the batch path:
   store as tuples of read-only arrays, slot tables per ``(zone, quarter hour of
   now, quarter hour of the deadline)`` (:func:`channelopt.policy.slots.packed_slots`);
 * the kernels called through their compiled entry points once the first call
-  has resolved their (fixed) signature (:func:`channelopt.policy.fast_view.call`);
+  on a store has resolved their (fixed) signature (:func:`channelopt.policy.fast_view.call`);
 * a Decision built without the frozen-dataclass ``__init__`` and ``send_at``
   Timestamps shared through a small cache (Timestamps are immutable).
 
@@ -54,7 +54,7 @@ from channelopt.data.tz import as_utc_timestamp
 from channelopt.kernels import remember_sends
 from channelopt.kernels.single import choose_one, locate_one
 from channelopt.policy.contact import ContactPolicy
-from channelopt.policy.fast_view import ENTRY, ModelView, StoreView, call, model_view, store_view
+from channelopt.policy.fast_view import ModelView, StoreView, call, model_view, store_view
 from channelopt.policy.slots import _PACKED, _QUARTER_NS, packed_slots
 from channelopt.state.history import HISTORY_EMPTY, minutes_up
 from channelopt.state.ledger import adjust, customer_key
@@ -65,7 +65,6 @@ _CACHE_MAX = 256
 # the kernels under their former names (benchmarks report their compile / cache status)
 _decide = choose_one
 _locate = locate_one
-_ENTRY = ENTRY
 
 
 _TLS = threading.local()
@@ -291,8 +290,11 @@ def choose_fast(model: Any, customer_id: Any, now: Any, allowed_channels: Iterab
             seg_code = int(st.segment_codes([segment])[0])
         except Exception:  # noqa: BLE001 -- the general path reports it
             return None
-    locate = ENTRY.get(locate_one)
-    row, zcode, h = locate(sv.ids, raw) if locate is not None else call(locate_one, (sv.ids, raw))
+    locate = sv.locate_fn
+    if locate is not None:
+        row, zcode, h = locate(sv.ids, raw)
+    else:
+        (row, zcode, h), sv.locate_fn = call(locate_one, (sv.ids, raw))
     if row >= 0:
         hist_min, hist_c = sv.hist
         hrow = row
@@ -333,14 +335,14 @@ def choose_fast(model: Any, customer_id: Any, now: Any, allowed_channels: Iterab
     except AttributeError:
         choice = _TLS.choice = np.empty(n_dims, dtype=np.int64)
     draws = _empty(n_arms)
-    decide = ENTRY.get(choose_one)
+    decide = sv.choose_fn
     if decide is not None:
         send_ns, score, prop, reason, escalate = decide(
             sv.arrays, hist_min, hist_c, h, row, seg_code, hrow, bits_in, unsub_in, mask, conf, table, n_slots,
             now_ns, deadline_ns, v, True if urgent else False, True if promotional else False,
             True if propensity else False, choice, draws)
     else:
-        send_ns, score, prop, reason, escalate = call(choose_one, (
+        (send_ns, score, prop, reason, escalate), sv.choose_fn = call(choose_one, (
             sv.arrays, hist_min, hist_c, h, row, seg_code, hrow, bits_in, unsub_in, mask, conf, table, n_slots,
             now_ns, deadline_ns, v, True if urgent else False, True if promotional else False,
             True if propensity else False, choice, draws))

@@ -1,11 +1,11 @@
 """The fast path's per-store and per-model constants, built once and cached (see :mod:`channelopt.policy.fast`).
 
 :class:`StoreView` holds a store's arrays as the kernels of
-:mod:`channelopt.kernels.single` take them: two tuples of typed, C-contiguous,
-read-only arrays (views of the store's own, no copy). :class:`ModelView` holds a
-model's channel masks, consent sets and, per policy, the kernel's configuration
-array. :func:`call` reaches a kernel's compiled entry point once its (fixed)
-signature is known.
+:mod:`channelopt.kernels.single` take them: tuples of typed, C-contiguous
+arrays (views of the store's own, no copy, no address). :class:`ModelView`
+holds a model's channel masks, consent sets and, per policy, the kernel's
+configuration array. :func:`call` finds a kernel's compiled entry point once
+its (fixed) signature is known.
 """
 
 from __future__ import annotations
@@ -42,10 +42,16 @@ class StoreView:
     responses, prior tables [2, n_groups, n_arms], segment, consent,
     unsubscribed, last complaint)`` and ``hist`` the send history ``(minutes,
     channels)`` for :func:`~channelopt.kernels.single.choose_one`; ``empty`` a
-    one-row empty history (unknown customers). Every store array is read-only
-    (so fitted and memory-mapped stores share one kernel signature) and must be
-    C-contiguous with the expected dtype and shape; else ``ok`` is False and the
-    general path runs. The view holds no reference to the store.
+    one-row empty history (unknown customers). No copy but the prior tables (a
+    few rows). The id index, sends and responses keep the store's own types
+    (writable when fitted, read-only when memory-mapped), so that the kernels
+    they reach (:func:`~channelopt.kernels.hashing.lookup_one`,
+    :func:`~channelopt.kernels.decide.decide_core`) are the general path's
+    compiled ones; the other arrays are read-only views, so that the rule kernel
+    has one signature. Every array must be C-contiguous with the expected dtype
+    and shape; else ``ok`` is False and the general path runs. ``locate_fn`` and
+    ``choose_fn`` are the kernels' compiled entry points for these types, once
+    known (:func:`call`). The view holds no reference to the store.
 
     Examples
     --------
@@ -53,17 +59,19 @@ class StoreView:
     >>> logs = pd.DataFrame({"customer_id": ["a"], "sent_at": ["2026-01-01"], "channel": ["sms"],
     ...                      "responded_at": [None]})
     >>> view = StoreView(co.ChannelModel(co.ArmSpace(channels=["email", "sms"])).fit(logs).state_)
-    >>> view.ok, view.kind, view.arrays[0].flags.writeable
+    >>> view.ok, view.kind, view.hist[0].flags.writeable
     (True, 'str', False)
     """
 
     def __init__(self, st: Any) -> None:
         idx = st.index
         self.kind = idx.kind
+        self.locate_fn: Any = None
+        self.choose_fn: Any = None
         tables = getattr(st, "prior_tables", None)
         if tables is None:  # a store without segment priors: one group, the population
             tables = tuple(np.asarray(p, dtype=np.float64)[None, :] for p in (st.prior_alpha, st.prior_beta))
-        prior = np.ascontiguousarray(np.stack(tables))  # its own copy (a few rows): writable, as the general path's
+        prior = np.ascontiguousarray(np.stack(tables))  # its own copy, writable as the general path's prior rows
         segment = getattr(st, "segment", None)
         if segment is None:
             segment = np.full(st.sends.shape[0], -1, np.int16)
@@ -83,11 +91,12 @@ class StoreView:
                       and arr.shape == shape for arr, dt, shape in checks)
         if not self.ok:
             return
-        ro = [_read_only(arr) if k != 2 else arr for k, (arr, _, _) in enumerate(checks)]
-        self.arrays = tuple(ro[:7])
-        self.hist = (ro[7], ro[8])
-        self.ids = tuple(ro[9:])
-        self.consent, self.unsub = ro[4], ro[5]
+        own = [arr.view(np.ndarray) for arr, _, _ in checks]  # base-class views (a memmap is an ndarray)
+        ro = [_read_only(arr) for arr in own[3:9]]
+        self.arrays = (own[0], own[1], prior, *ro[:4])
+        self.hist = (ro[4], ro[5])
+        self.ids = tuple(own[9:])
+        self.consent, self.unsub = ro[1], ro[2]
         self.empty = (_read_only(np.full((1, n_hist), HISTORY_EMPTY, np.int32)),
                       _read_only(np.zeros((1, n_hist), np.int8)))
 
@@ -101,19 +110,16 @@ def store_view(st: Any) -> StoreView:
     return view
 
 
-#: the kernels' compiled entry points, once known (see call)
-ENTRY: dict[Any, Any] = {}
+def call(kernel: Any, args: tuple) -> tuple[Any, Any]:
+    """``(kernel(*args), entry)``: the call through the dispatcher, and the compiled entry point of this
+    signature for the next calls.
 
-
-def call(kernel: Any, args: tuple) -> Any:
-    """``kernel(*args)`` through the dispatcher the first time, then straight to its compiled code.
-
-    Every argument of the kernels has a fixed type (bytes, Python ints, floats
-    and bools, tuples of read-only arrays, int64/float64 arrays of fixed layout
-    and writeability), so each has one signature: the dispatcher's type
-    resolution (~1 us for 20 arguments) is done once, and later calls go to the
-    compiled function's entry point (the same machine code; numba's
-    ``Dispatcher.overloads``).
+    The arguments of a fast-path call have fixed types for a given store (bytes,
+    Python ints, floats and bools, tuples of arrays, arrays of fixed dtype, layout
+    and writeability), so the dispatcher's type resolution (~1 us for 20
+    arguments) is done once per store and later calls go straight to the
+    compiled function (the same machine code; numba's ``Dispatcher.overloads``).
+    ``entry`` is the dispatcher itself when the entry point cannot be found.
     """
     result = kernel(*args)
     fn = kernel
@@ -123,8 +129,7 @@ def call(kernel: Any, args: tuple) -> Any:
             fn = cres.entry_point
     except Exception:  # noqa: BLE001 -- numba internals changed: keep the dispatcher
         fn = kernel
-    ENTRY[kernel] = fn
-    return result
+    return result, fn
 
 
 class ModelView:
