@@ -15,7 +15,6 @@ from channelopt.core.config import parse_duration
 from channelopt.core.values import short
 from channelopt.data.schema import parse_booleans
 from channelopt.data.tz import as_utc_timestamp
-from channelopt.exceptions import NOT_FITTED, NotFittedError
 from channelopt.kernels.rules import contact_rules_many, hold_reasons_many
 from channelopt.policy.contact import ContactPolicy, channel_bits, policy_rules
 from channelopt.state.contact_state import Snapshot
@@ -79,10 +78,12 @@ class RulesMixin:
     """Contact rules of a batch of decisions (mixed into :class:`~channelopt.ChannelModel`)."""
 
     def _snapshot(self) -> Snapshot:
-        """The one snapshot (store and contact events together) a decision reads."""
+        """The one snapshot (store and contact events together) a decision reads; before any fit, the
+        model's cold store (no customer, the declared prior: :func:`channelopt.state.declared.cold_store`)
+        with the contact events recorded so far."""
         snap = self._contacts.current()
         if snap.store is None:
-            raise NotFittedError(NOT_FITTED)
+            return Snapshot(self._cold, snap.folded, snap.events)
         return snap
 
     def _mask(self, allowed: Iterable[str] | None, exclude: Iterable[str] | None) -> np.ndarray:
