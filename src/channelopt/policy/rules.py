@@ -146,12 +146,18 @@ class RulesMixin:
             return _Rules(earliest, np.zeros(n_ch, np.int64), v, np.zeros(n_ch), None, None,
                           _consented(effective, n_ch), effective)
         known = rows >= 0
-        safe = np.where(known, rows, 0)
-        bits = np.where(known, st.consent[safe], 0).astype(np.uint32)
-        unsub = np.where(known, st.unsubscribed[safe], 0).astype(np.uint32)
-        hist_t = np.where(known[:, None], st.history_min[safe], HISTORY_EMPTY).astype(np.int32)
-        hist_c = np.where(known[:, None], st.history_channel[safe], 0).astype(np.int8)
-        complaint = np.where(known, st.last_complaint_min[safe], HISTORY_EMPTY).astype(np.int32)
+        if st.n_customers:
+            safe = np.where(known, rows, 0)
+            bits = np.where(known, st.consent[safe], 0).astype(np.uint32)
+            unsub = np.where(known, st.unsubscribed[safe], 0).astype(np.uint32)
+            hist_t = np.where(known[:, None], st.history_min[safe], HISTORY_EMPTY).astype(np.int32)
+            hist_c = np.where(known[:, None], st.history_channel[safe], 0).astype(np.int8)
+            complaint = np.where(known, st.last_complaint_min[safe], HISTORY_EMPTY).astype(np.int32)
+        else:  # nobody known (an unfitted model, or everyone forgotten): nothing recorded in the store
+            bits, unsub = np.zeros(n, np.uint32), np.zeros(n, np.uint32)
+            hist_t = np.full((n, n_hist), HISTORY_EMPTY, np.int32)
+            hist_c = np.zeros((n, n_hist), np.int8)
+            complaint = np.full(n, HISTORY_EMPTY, np.int32)
         recorded = snap.events
         if recorded:
             if n == 1 and not isinstance(ids, pd.Series):
