@@ -25,7 +25,7 @@ Examples
 >>> d = declared_prior({"channel": {"sms": (0.2, 50)}}, space)
 >>> a, b = fit_declared_prior(np.zeros((0, 2)), np.zeros((0, 2)), np.zeros(0, np.uint64), space.offsets, d)
 >>> a.tolist(), b.tolist()
-[[1.0, 10.0], [1.0, 40.0]]
+([1.0, 10.0], [1.0, 40.0])
 """
 
 from __future__ import annotations
