@@ -389,3 +389,26 @@ def test_prior_values_are_checked_where_they_are_made():
     assert ex.loc[("hour", "18"), "prior_mean"] == pytest.approx(0.3)
     assert ex.loc[("weekday", "Sat"), "prior_mean"] == pytest.approx(0.1)
     assert ex.loc[("hour", "10"), "prior_mean"] == pytest.approx(0.5)
+
+
+# -- ids, erasure, cascades before any fit ---------------------------------------------------------------
+
+
+def test_integer_ids_erasure_and_cascades_before_any_fit(tmp_path):
+    model = co.ChannelModel(CHANNELS, seed=6, policy=co.ContactPolicy(),
+                            prior={"channel": {"sms": (0.4, 50), "email": (0.01, 100)}})
+    model.update_consent(7, granted=["sms", "email"])
+    model.update_consent(8, granted=["push"])
+    plan = model.rank([7, 8, 9], now=NOW)
+    assert plan["channel"].tolist()[:2] == ["sms", "push"] and plan["hold_reason"].tolist()[2] == "no_consent"
+    assert model.choose_channel(7, now=NOW).channel == "sms"
+    with pytest.raises(ValueError, match="is a string but this model's customer ids are integers"):
+        model.update_consent("x", granted=["sms"])
+    steps = model.plan_cascade(7, now=NOW, max_steps=2).steps
+    assert [s.channel for s in steps] == ["sms", "email"]
+    assert model.forget([8]) == 1
+    assert model.choose_channel(8, now=NOW).hold_reason == "no_consent"  # the consent record is gone
+    model.save(tmp_path / "m")
+    loaded = co.load(tmp_path / "m")
+    pd.testing.assert_frame_equal(loaded.rank([7, 8, 9], now=NOW), model.rank([7, 8, 9], now=NOW))
+    assert loaded.rank([7, 8, 9], now=NOW)["hold_reason"].tolist()[1:] == ["no_consent", "no_consent"]
