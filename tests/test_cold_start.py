@@ -19,6 +19,7 @@ from scipy import integrate, stats
 from sklearn.base import clone
 
 import channelopt as co
+from channelopt.apps.cli import main
 from channelopt.core.prior import MIN_PSEUDO, declared_prior
 from channelopt.policy import rank as rank_module
 from channelopt.state.declared import fit_declared_prior
@@ -412,3 +413,20 @@ def test_integer_ids_erasure_and_cascades_before_any_fit(tmp_path):
     loaded = co.load(tmp_path / "m")
     pd.testing.assert_frame_equal(loaded.rank([7, 8, 9], now=NOW), model.rank([7, 8, 9], now=NOW))
     assert loaded.rank([7, 8, 9], now=NOW)["hold_reason"].tolist()[1:] == ["no_consent", "no_consent"]
+
+
+def test_the_command_line_ranks_explains_and_fits_with_no_data(tmp_path, capsys):
+    model = co.ChannelModel(CHANNELS, seed=3, prior={"channel": {"push": (0.5, 400), "email": (0.01, 400),
+                                                                 "sms": (0.01, 400)}})
+    model.save(tmp_path / "m")
+    pd.DataFrame({"customer_id": ["a", "b"]}).to_csv(tmp_path / "c.csv", index=False)
+    out = tmp_path / "d.csv"
+    assert main(["rank", "--model", str(tmp_path / "m"), "--customers", str(tmp_path / "c.csv"), "--out", str(out),
+                 "--now", str(NOW)]) == 0
+    assert pd.read_csv(out)["channel"].tolist() == ["push", "push"]
+    assert main(["explain", "--model", str(tmp_path / "m"), "--customer", "a"]) == 0
+    assert "is not in the model: showing the population prior" in capsys.readouterr().out
+    pd.DataFrame({c: [] for c in COLUMNS}).to_csv(tmp_path / "header.csv", index=False)
+    assert main(["fit", "--logs", str(tmp_path / "header.csv"), "--model", str(tmp_path / "new"), "--channels",
+                 "email,sms", "--as-of", str(AS_OF)]) == 0
+    assert co.load(tmp_path / "new").as_of_ == AS_OF
