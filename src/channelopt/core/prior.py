@@ -106,6 +106,13 @@ class DeclaredPrior:
     ----------
     rate, strength : float64 (n_arms,)
     declared : bool (n_arms,)
+
+    Examples
+    --------
+    >>> space = ArmSpace(channels=["email", "sms"], wordings=["plain"], hours=False, weekdays=False)
+    >>> d = declared_prior({"wording": (0.2, 10)}, space)
+    >>> d.declared.tolist(), d.alpha.tolist(), d.beta.tolist()
+    ([False, False, True], [1.0, 1.0, 2.0], [1.0, 1.0, 8.0])
     """
 
     rate: np.ndarray

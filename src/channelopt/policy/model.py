@@ -123,6 +123,14 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
     >>> d = model.choose_channel("c-1", now=pd.Timestamp("2026-11-23 09:00", tz="UTC"))
     >>> d.channel in ("email", "sms") and 0 < d.propensity <= 1
     True
+
+    Before any data (a new deployment), decisions come from the declared prior:
+
+    >>> cold = ChannelModel(space, prior={"channel": {"email": (0.01, 100), "sms": (0.2, 50)}})
+    >>> cold.choose_channel("someone", now="2026-11-23 09:00").channel
+    'sms'
+    >>> cold.fit([], as_of="2026-11-20").as_of_
+    Timestamp('2026-11-20 00:00:00+0000', tz='UTC')
     """
     def __init__(self, space: ArmSpace, response_window: Any = "72h", half_life: Any = "90D", seed: int = 0,
                  default_tz: str = "UTC", propensity_draws: int | None = None, prior_max_strength: float = 1000.0,
