@@ -317,8 +317,12 @@ def test_unusual_arguments_leave_it_to_the_general_path(kw, customer_id):
         general(MODEL, customer_id, now, **kw)
 
 
-def test_not_fitted_or_odd_store_steps_aside():
-    assert FAST(co.ChannelModel(SPACE), "a", ANCHORS[0]) is None
+def test_not_fitted_decides_and_an_odd_store_steps_aside():
+    # an unfitted model decides from its prior on both paths (issue 14, cold start)
+    cold = co.ChannelModel(SPACE, prior={"channel": {"sms": (0.2, 10)}})
+    assert_same(fast(cold, "a", ANCHORS[0]), general(cold, "a", ANCHORS[0]))
+    assert_same(fast(cold, "a", ANCHORS[0], policy=POLICIES[1], consent=["sms"]),
+                general(cold, "a", ANCHORS[0], policy=POLICIES[1], consent=["sms"]))
     odd = _model()
     odd.state_ = dataclasses.replace(odd.state_, sends=np.asfortranarray(odd.state_.sends))
     assert FAST(odd, IDS[0], ANCHORS[0]) is None

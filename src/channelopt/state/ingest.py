@@ -44,12 +44,14 @@ import pandas as pd
 
 from channelopt import kernels as K
 from channelopt.core.config import ModelConfig
+from channelopt.core.prior import DeclaredPrior
 from channelopt.core.values import short
 from channelopt.data.schema import EncodedLogs
 from channelopt.data.tz import LATENCY_EDGES_S, NAT, latency_bins
 from channelopt.kernels import grouping as G
 from channelopt.state.history import HISTORY_EMPTY, minutes_up
-from channelopt.state.priors import fit_population_prior, fit_segment_priors
+from channelopt.state.declared import fit_declared_prior
+from channelopt.state.priors import fit_segment_priors
 from channelopt.state.rows import SeenRows, check_default_as_of, drop_repeats, wall_clock_ns
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -117,8 +119,9 @@ class Ingestion:
     """
 
     def __init__(self, store: PosteriorStore, config: ModelConfig, as_of_ns: int | None,
-                 unsub_after_ns: int | None = None) -> None:
+                 unsub_after_ns: int | None = None, declared: DeclaredPrior | None = None) -> None:
         self.base = store
+        self.declared = declared  # the model's prior= (channelopt.state.declared: how it meets the data)
         # unsubscriptions count from rows sent after this instant (default: the base's watermark),
         # so re-ingesting a log cannot undo a later re-grant of consent
         self.unsub_after_ns = store.watermark_ns if unsub_after_ns is None else unsub_after_ns
@@ -379,9 +382,9 @@ class Ingestion:
         n = len(self.index)
         sends, responses = _trim(self.sends, n), _trim(self.responses, n)
         hashes = self.index.hashes
-        alpha, beta = fit_population_prior(sends, responses, hashes, self.base.space.offsets,
-                                           max_strength=self.config.prior_max_strength,
-                                           sample=self.config.prior_sample, by_hash=self.index.order)
+        alpha, beta = fit_declared_prior(sends, responses, hashes, self.base.space.offsets, self.declared,
+                                         max_strength=self.config.prior_max_strength,
+                                         sample=self.config.prior_sample, by_hash=self.index.order)
         self._grow_latency_segment()
         seg = self._sort_segments(n)
         seg_alpha, seg_beta = fit_segment_priors(sends, responses, hashes, self.base.space.offsets, seg,
