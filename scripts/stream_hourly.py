@@ -39,7 +39,7 @@ def stream(space: co.ArmSpace, logs: pd.DataFrame, times: pd.DatetimeIndex) -> t
         if before is not None:
             fresh = now["sent_at"] > before
             now = now[fresh | (~fresh & (now["responded_at"] > before))]
-        if len(now):
+        if len(now) or before is not None:  # an hour without rows still moves the clock
             m.partial_fit(now, as_of=t)
         before = t
     return m, (time.perf_counter() - tic) / len(times)

@@ -65,6 +65,7 @@ def aligned(store) -> dict[str, np.ndarray]:
     order = np.argsort(ids, kind="stable")
     out = {name: np.asarray(getattr(store, name))[order]
            for name in ("sends", "responses", "unsubscribed", "complained", "last_complaint_min", "history_min")}
+    out["history_min"] = np.sort(out["history_min"], axis=1)  # the slots' order follows the order of arrival
     out["ids"] = ids[order]
     return out
 
@@ -85,7 +86,8 @@ def assert_same_learning(a, b, *, rtol: float = 1e-5) -> None:
 
 
 def stream(space, logs, times, mode: str, **kw) -> co.ChannelModel:
-    """``partial_fit`` at every ``times``: ``new`` rows only, the ``trailing`` 4 days, or the ``whole`` log."""
+    """``partial_fit`` at every ``times``: ``new`` rows only, the ``trailing`` 6 days (more than a response
+    window and a step: every reply is given before its send resolves), or the ``whole`` log."""
     m = model(space, **kw)
     before = None
     for t in times:
@@ -93,10 +95,10 @@ def stream(space, logs, times, mode: str, **kw) -> co.ChannelModel:
             part = new_rows(logs, before, t)
         elif mode == "trailing":
             part = known_at(logs, t)
-            part = part[part["sent_at"] > t - 4 * D]
+            part = part[part["sent_at"] > t - 6 * D]
         else:
             part = known_at(logs, t)
-        if len(part):
+        if len(part) or m.__dict__.get("as_of_") is not None:  # an empty call still moves the clock
             m.partial_fit(part, as_of=t)
         before = t
     return m
@@ -135,6 +137,18 @@ def test_a_reply_given_later_updates_the_pending_send(space, resolve):
         assert m.state_.sends[a, SMS] == 1.0 and m.state_.responses[a, SMS] == 1.0
         assert m.last_fit_["pending_counted"] == 2  # a's send, and b's (its window closed too)
     assert m.state_.latency.sum() == 1  # the reply's latency is counted once
+
+
+def test_a_call_without_rows_moves_the_clock_and_counts_the_kept_sends(space):
+    m = model(space).partial_fit(sends(("a", T0, "sms", T0 + H)), as_of=T0 + 2 * H)
+    m.partial_fit(sends(("a", T0, "sms", T0 + H)).iloc[:0], as_of=T0 + 3 * D)
+    a = m.state_.index.row_of("a")
+    assert m.state_.sends[a, SMS] == 1.0 and m.state_.responses[a, SMS] == 1.0
+    assert m.last_fit_["rows"] == 0 and m.last_fit_["pending_counted"] == 1 and m.as_of_ == T0 + 3 * D
+    m.partial_fit([], as_of=T0 + 4 * D)
+    assert m.as_of_ == T0 + 4 * D and m.last_fit_["counted"] == 0
+    with pytest.raises(ValueError, match=re.escape("logs: the frame is empty (0 rows)")):
+        m.partial_fit(sends(("a", T0, "sms", T0 + H)).iloc[:0])  # without as_of: nothing to set the clock
 
 
 def test_refeeding_the_same_call_is_a_no_op(space, log_factory):
@@ -182,7 +196,7 @@ def test_property_streaming_new_rows_equals_one_fit_equals_refeeding(space, log_
 def test_rows_given_twice_or_after_they_were_counted_count_once(space, log_factory):
     logs = log_factory(n_customers=10, n_sends=100, seed=24, days=6, with_event_id=False)
     m = model(space)
-    times = pd.date_range(T0, T0 + 12 * D, freq="12h")
+    times = pd.date_range(T0 + 12 * H, T0 + 12 * D, freq="12h")
     before = None
     for t in times:  # every call: the new rows, plus the whole log known so far, in two chunks
         m.partial_fit([new_rows(logs, before, t), known_at(logs, t)], as_of=t)
@@ -282,9 +296,7 @@ def test_saved_model_keeps_its_pending_sends(space, log_factory, tmp_path):
     assert loaded.state_.pending.since_ns == m.state_.pending.since_ns
     before = times[half - 1]
     for t in times[half:]:
-        part = new_rows(logs, before, t)
-        if len(part):
-            loaded.partial_fit(part, as_of=t)
+        loaded.partial_fit(new_rows(logs, before, t), as_of=t)
         before = t
     assert_same_learning(loaded.state_, stream(space, logs, times, "new").state_)
 

@@ -149,6 +149,12 @@ class Ingestion:
         self.book = PendingBook(store.pending, store.watermark_ns, config.window_ns, config.resolve == "reply")
         self._segment_map: np.ndarray | None = None
 
+    @property
+    def moves_clock(self) -> bool:
+        """Whether the ingestion may be given no rows at all: it continues a fitted store to an explicit
+        ``as_of`` (moving the clock and counting the kept pending sends that resolve by then)."""
+        return self.as_of_ns is not None and self.base.watermark_ns != NAT
+
     def _start(self, as_of_ns: int) -> None:
         st = self.base
         n = st.n_customers
