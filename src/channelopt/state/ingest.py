@@ -271,13 +271,13 @@ class Ingestion:
             seg_local[named] = self._segment_index(enc.segments)[segment_codes[named]]
         outcomes = (np.where(unsubscribed, UNSUBSCRIBED, 0) | np.where(complained, COMPLAINED, 0)).astype(np.uint8)
         keys = send_keys(ids, sent, arms, take(enc.event_hash) if enc.event_hash is not None else None, self._identity)
-        absorbed, new_unsub = self.book.match(keys, sent, resp, outcomes, seg_local)
+        absorbed, new_unsub, n_open = self.book.match(keys, sent, resp, outcomes, seg_local)
         self.book.add(rows, sent, resp, arms, outcomes, seg_local, keys, outcome, absorbed, t)
         if absorbed.any():
             outcome[absorbed] = K.BEFORE_WATERMARK
             weight[absorbed] = 0.0
         tally = np.bincount(outcome, minlength=4)
-        self.counts["before_watermark"] += int(tally[K.BEFORE_WATERMARK]) - int(absorbed.sum())
+        self.counts["before_watermark"] += int(tally[K.BEFORE_WATERMARK]) - n_open  # (rows of counted sends stay)
         self.counts["pending"] += int(tally[K.PENDING])
         self.counts["counted"] += int(tally[K.COUNTED] + tally[K.RESPONDED])
         self.counts["responses"] += int(tally[K.RESPONDED])

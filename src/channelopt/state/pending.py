@@ -247,8 +247,10 @@ class PendingBook:
     --------
     >>> book = PendingBook(PendingSends.empty(1), int(NAT), 10, False)
     >>> keys = np.array([[1, 2]], np.uint64)
-    >>> book.match(keys, np.array([0]), np.array([NAT]), np.zeros(1, np.uint8), np.array([-1]))[0].tolist()
-    [False]
+    >>> absorbed, new_unsub, n_open = book.match(keys, np.array([0]), np.array([NAT]), np.zeros(1, np.uint8),
+    ...                                          np.array([-1]))
+    >>> absorbed.tolist(), n_open
+    ([False], 0)
     """
 
     def __init__(self, base: PendingSends, watermark_ns: int, window_ns: int, by_reply: bool,
@@ -270,29 +272,31 @@ class PendingBook:
         self.counts = {"matched": 0, "late_rows": 0, "late_updates": 0, "pending_counted": 0, "pending_dropped": 0}
 
     def match(self, keys: np.ndarray, sent: np.ndarray, resp: np.ndarray, flags: np.ndarray,
-              seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Rows matching a buffered send update it; returns ``(absorbed, new_unsubscription)`` per row."""
+              seg: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """Rows matching a buffered send update it; returns ``(absorbed, new_unsubscription)`` per row and
+        how many rows matched a send not yet counted (the others are rows of counted sends, given again)."""
         n = keys.shape[0]
         absorbed = np.zeros(n, dtype=bool)
         if not self._k1.size or not n:
-            return absorbed, absorbed.copy()
+            return absorbed, absorbed.copy(), 0
         lo = np.searchsorted(self._k1, keys[:, 0], side="left")
         cnt = np.searchsorted(self._k1, keys[:, 0], side="right") - lo
         q = np.repeat(np.arange(n), cnt)
         if not q.size:
-            return absorbed, absorbed.copy()
+            return absorbed, absorbed.copy(), 0
         start = np.repeat(lo - (np.cumsum(cnt) - cnt), cnt)
         e = self._by_key[start + np.arange(q.size)]
         same = self.key[e, 1] == keys[q, 1]
         q, e = q[same], e[same]
         if not q.size:
-            return absorbed, absorbed.copy()
+            return absorbed, absorbed.copy(), 0
         absorbed[q] = True
-        self.counts["matched"] += int(absorbed.sum())
+        done = (self.flags[e] & COUNTED) != 0
+        open_rows = int(np.unique(q[~done]).size)
+        self.counts["matched"] += open_rows
         row_flags = flags[q] & _OUTCOMES
         new_unsub = np.zeros(n, dtype=bool)
         new_unsub[q[((row_flags & UNSUBSCRIBED) != 0) & ((self.flags[e] & UNSUBSCRIBED) == 0)]] = True
-        done = (self.flags[e] & COUNTED) != 0
         brings = ((row_flags & ~self.flags[e]) != 0) | (
             _in_window(sent[q], resp[q], self.window) & ~_in_window(self.sent[e], self.resp[e], self.window))
         self.counts["late_updates"] += int(np.unique(q[done & brings]).size)
@@ -305,7 +309,7 @@ class PendingBook:
         fill = np.full(self.seg.shape[0], -1, dtype=np.int16)
         np.maximum.at(fill, e, seg[q].astype(np.int16))
         self.seg = np.where(self.seg >= 0, self.seg, fill).astype(np.int16)
-        return absorbed, new_unsub
+        return absorbed, new_unsub, open_rows
 
     def add(self, rows: np.ndarray, sent: np.ndarray, resp: np.ndarray, arms: np.ndarray, flags: np.ndarray,
             seg: np.ndarray, keys: np.ndarray, outcome: np.ndarray, absorbed: np.ndarray, as_of: int) -> None:
