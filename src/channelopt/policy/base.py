@@ -107,7 +107,8 @@ def read_logs(job: Ingestion, logs: Any, space: ArmSpace, default_tz: str, *, pr
             job.add(encode_logs(frame, space, default_tz, row_offset=offset))
         offset += n_rows
         seen = True
-    if not seen and job.as_of_ns is None:  # with as_of: a fit of no rows, the watermark at as_of
+    if not seen and job.as_of_ns is None:  # with as_of: a fit of no rows (the watermark at as_of; a fitted
+        # model counts its kept pending sends due by then)
         raise ValueError(("logs: the frame is empty (0 rows)" if empty_seen else "logs: no frames to learn from")
                          + "; give as_of to fit no rows (the watermark moves to as_of, decisions use the prior)")
     return job.finish()
