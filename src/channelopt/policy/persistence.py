@@ -16,6 +16,7 @@ from channelopt.core.config import ModelConfig
 from channelopt.core.values import short
 from channelopt.data.tz import NAT
 from channelopt.policy.contact import ContactPolicy
+from channelopt.policy.exploration import ExplorationChoice
 from channelopt.state.contact_state import drop_customers
 from channelopt.state.contact_store import FILE_NAME as CONTACTS_FILE
 from channelopt.state.contact_store import ContactStore
@@ -115,9 +116,13 @@ class PersistenceMixin:
                     st = drop_customers(st, ~gone)
                 contacts = {"file": str(target_path.resolve()) if explicit else CONTACTS_FILE,
                             "store_id": db.store_id, "seq": int(reach)}
-                st.save(path, {"library_version": __version__, "config": self.config.to_dict(),
-                               "policy": None if self.policy is None else self.policy.to_dict(),
-                               "last_fit": dict(getattr(self, "last_fit_", {})), "contacts": contacts}, key=key)
+                extra = {"library_version": __version__, "config": self.config.to_dict(),
+                         "policy": None if self.policy is None else self.policy.to_dict(),
+                         "last_fit": dict(getattr(self, "last_fit_", {})), "contacts": contacts}
+                choice = self.__dict__.get("exploration_search_")
+                if choice is not None:  # a tuned exploration ("auto"): learned state, saved with the model
+                    extra["exploration"] = choice.to_dict()
+                st.save(path, extra, key=key)
                 if not (explicit or here):
                     cs.attach(db, st, int(reach))  # the model's contact store is now the directory's
 
@@ -156,7 +161,8 @@ class PersistenceMixin:
                     seed=config.seed, default_tz=config.default_tz,
                     prior_max_strength=config.prior_max_strength, prior_sample=config.prior_sample,
                     hour_smoothing=config.hour_smoothing, inbound_weight=config.inbound_weight,
-                    resolve=config.resolve, policy=_policy_from(manifest.get("policy"), path),
+                    resolve=config.resolve, exploration=config.exploration,
+                    policy=_policy_from(manifest.get("policy"), path),
                     contact_store=None if contacts.get("file") == CONTACTS_FILE else db_path)
         try:
             db = ContactStore(db_path, store.space.channels)
@@ -171,4 +177,11 @@ class PersistenceMixin:
         model._contacts.attach(db, store, folded if db.store_id == store_id else 0)
         model.as_of_ = pd.Timestamp(store.watermark_ns, tz="UTC") if store.watermark_ns != NAT else None
         model.last_fit_ = dict(manifest.get("last_fit", {}))
+        if "exploration" in manifest:  # the exploration an "auto" model chose at its last fit
+            try:
+                choice = ExplorationChoice.from_dict(manifest["exploration"])
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{version_directory(path) / MANIFEST}: field 'exploration' is not a tuned "
+                                 f"exploration ({short(str(exc))})") from None
+            model._set_exploration(choice)
         return model
