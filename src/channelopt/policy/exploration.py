@@ -14,7 +14,11 @@ With ``exploration="auto"`` every ``fit`` / ``partial_fit`` chooses ``e`` among
    (which would reward exploiting that knowledge, i.e. favour small ``e``).
    Sends counted by an earlier ``partial_fit`` are already in the base and
    cannot be taken out; with daily ``partial_fit`` and a ``response_window`` of a
-   few days they are few.
+   few days they are few. The empirical-Bayes priors (population and
+   segments) are fitted again on these statistics of the evaluated customers:
+   the fitted priors have seen the evaluated sends too, and a channel that
+   did better *in the evaluated sends* would otherwise make small ``e`` look
+   better on pure noise.
 2. **Target propensity** of each logged action under every candidate: the
    exact win probability (quadrature, :func:`channelopt.kernels.win.win_many`)
    of the logged arm in every dimension but the weekday, multiplied -- the
@@ -56,6 +60,7 @@ from channelopt import kernels as K
 from channelopt.data.schema import EncodedLogs
 from channelopt.data.tz import NAT, local_hour_weekday
 from channelopt.kernels.win import win_many
+from channelopt.state.priors import fit_population_prior, fit_segment_priors
 
 __all__ = ["AUTO_FALLBACK", "CANDIDATES", "HORIZON", "MIN_ESS", "MIN_ROWS", "ExplorationChoice", "LogTap",
            "TappedIngestion", "choose_exploration", "effective_exploration", "one_se_choice"]
@@ -219,8 +224,28 @@ def _snips_terms(reward: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray, 
     return value, influence, total * total / float(np.dot(w, w))
 
 
+def _honest_priors(store: Any, rows: np.ndarray, sends: np.ndarray, responses: np.ndarray, max_strength: float,
+                   sample: int) -> tuple[np.ndarray, np.ndarray]:
+    """Prior tables ``[1 + n_segments, n_arms]`` fitted, as the ingestion fits them, on the statistics of the
+    evaluated customers without the evaluated sends (state rows ``rows``)."""
+    offsets = np.asarray(store.space.offsets)
+    if rows.size == 0:
+        return tuple(np.ascontiguousarray(x, dtype=np.float64) for x in store.prior_tables)  # type: ignore[return-value]
+    hashes = np.ascontiguousarray(store.index.hashes[rows])
+    s = np.ascontiguousarray(sends, dtype=np.float32)
+    k = np.ascontiguousarray(responses, dtype=np.float32)
+    alpha, beta = fit_population_prior(s, k, hashes, offsets, max_strength=max_strength, sample=sample)
+    n_seg = len(store.segments)
+    seg_a, seg_b = fit_segment_priors(s, k, hashes, offsets, np.asarray(store.segment, np.int16)[rows], n_seg,
+                                      alpha, beta, max_strength=max_strength, sample=sample)
+    n_arms = alpha.shape[0]
+    return (np.ascontiguousarray(np.vstack([alpha[None, :], np.reshape(seg_a, (n_seg, n_arms))]), dtype=np.float64),
+            np.ascontiguousarray(np.vstack([beta[None, :], np.reshape(seg_b, (n_seg, n_arms))]), dtype=np.float64))
+
+
 def choose_exploration(store: Any, tap: LogTap, *, base_watermark_ns: int, window_ns: int, half_life_ns: int,
-                       by_reply: bool, smooth: np.ndarray, previous: float | None = None,
+                       by_reply: bool, smooth: np.ndarray, prior_max_strength: float = 1000.0,
+                       prior_sample: int = 5000, previous: float | None = None,
                        candidates: tuple[float, ...] = CANDIDATES) -> ExplorationChoice:
     """Tune the exploration on the tapped sends of one fit (see the module's description).
 
@@ -237,6 +262,8 @@ def choose_exploration(store: Any, tap: LogTap, *, base_watermark_ns: int, windo
         The model's response window, half-life (0: none) and ``resolve == "reply"``.
     smooth : float array
         The model's hour-smoothing weights.
+    prior_max_strength, prior_sample
+        The model's prior settings (the priors are fitted again without the evaluated sends).
     previous : float, optional
         The exploration kept when there is too little evidence (default :data:`AUTO_FALLBACK`).
     candidates : tuple of float
@@ -285,7 +312,8 @@ def choose_exploration(store: Any, tap: LogTap, *, base_watermark_ns: int, windo
     responses = np.ascontiguousarray(np.minimum(np.maximum(responses - taken_k, 0.0), sends), dtype=np.float32)
     eval_rows = np.where(known, np.arange(uniq.size), -1).astype(np.int64)
     groups = np.ascontiguousarray(store.prior_groups(uniq), dtype=np.int64)
-    prior_a, prior_b = (np.ascontiguousarray(x, dtype=np.float64) for x in store.prior_tables)
+    prior_a, prior_b = _honest_priors(store, uniq[known], sends[known], responses[known], prior_max_strength,
+                                      prior_sample)
     # 2. the logged arms; rows without their own tz: the local hour in the zone the model learned
     arms = np.array(d["arms"], dtype=np.int64)
     redo = np.flatnonzero(~d["tz_known"] & (rows >= 0))
