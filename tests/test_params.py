@@ -32,7 +32,7 @@ def test_get_params_returns_the_constructor_arguments_as_given():
     assert p["response_window"] == "48h" and p["half_life"] is None and p["seed"] == 4 and p["policy"] is policy
     assert set(p) == {"space", "response_window", "half_life", "seed", "default_tz", "propensity_draws",
                       "prior_max_strength", "prior_sample", "policy", "hour_smoothing", "inbound_weight", "resolve",
-                      "contact_store"}
+                      "contact_store", "exploration"}
 
 
 def test_sklearn_clone_gives_an_unfitted_model_with_the_same_parameters(logs):

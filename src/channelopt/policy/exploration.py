@@ -43,7 +43,7 @@ choice is a pure function of the logs, ``as_of`` and the model's parameters.
 
 Examples
 --------
->>> one_se_choice(np.array([0.1, 0.5, 1.0]), np.array([0.20, 0.21, 0.19]), np.array([0.02, 0.0, 0.02]))
+>>> one_se_choice(np.array([0.1, 0.5, 1.0]), np.array([0.20, 0.22, 0.19]), np.array([0.02, 0.0, 0.02]))
 0.5
 """
 
