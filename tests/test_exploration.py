@@ -23,7 +23,7 @@ from scipy import integrate, stats
 
 import channelopt as co
 import channelopt.policy.rank as rank_module
-from channelopt.core.config import ModelConfig
+from channelopt.core.config import DEFAULT_EXPLORATION, ModelConfig
 from channelopt.evaluation import snips
 from channelopt.kernels import decide as D
 from channelopt.policy import exploration as X
@@ -42,7 +42,7 @@ def _model(e=None, **kw) -> co.ChannelModel:
         make_logs(n_customers=30, n_sends=400, seed=1), as_of=AS_OF)
 
 
-DEFAULT = _model()
+PLAIN = _model(1.0)  # plain Thompson sampling, whatever the default
 IDS = sorted(make_logs(n_customers=30, n_sends=400, seed=1)["customer_id"].unique()) + ["nobody"]
 
 
@@ -100,7 +100,7 @@ def test_stored_as_given_and_validated():
     m = co.ChannelModel(SPACE, exploration=1)
     assert m.get_params()["exploration"] == 1 and type(m.get_params()["exploration"]) is int
     assert m.config.exploration == 1.0 and type(m.config.exploration) is float
-    assert co.ChannelModel(SPACE).exploration == 1.0  # the default: plain Thompson sampling
+    assert co.ChannelModel(SPACE).exploration == DEFAULT_EXPLORATION
     assert co.ChannelModel(SPACE, exploration="auto").config.exploration == "auto"
     assert ModelConfig.from_dict({k: v for k, v in ModelConfig().to_dict().items() if k != "exploration"}
                                  ).exploration == 1.0  # configurations saved before the parameter
@@ -112,12 +112,20 @@ def test_clone_and_set_params_change_the_decisions_of_a_fitted_model():
     assert twin.exploration == 0.2 and twin.config == m.config
     before = m.rank(IDS, now=NOW)
     m.set_params(exploration=1.0)
-    assert m.rank(IDS, now=NOW).equals(DEFAULT.rank(IDS, now=NOW))  # the fast path's cache follows too
+    assert m.rank(IDS, now=NOW).equals(PLAIN.rank(IDS, now=NOW))  # the fast path's cache follows too
     for cid in IDS[:5]:
-        _same(m.choose_channel(cid, now=NOW), DEFAULT.choose_channel(cid, now=NOW))
+        _same(m.choose_channel(cid, now=NOW), PLAIN.choose_channel(cid, now=NOW))
     m.exploration = 0.2
     assert m.rank(IDS, now=NOW).equals(before)
-    assert "exploration=0.2" in repr(m) and "exploration" not in repr(DEFAULT)
+    assert "exploration=0.2" in repr(m) and "exploration" not in repr(PLAIN)
+
+
+@pytest.mark.skipif(DEFAULT_EXPLORATION != 1.0, reason="the default is no longer plain Thompson sampling")
+def test_a_model_without_the_parameter_is_plain_thompson():
+    plain = _model()
+    assert plain.rank(IDS, now=NOW).equals(PLAIN.rank(IDS, now=NOW))
+    for cid in IDS:
+        _same(plain.choose_channel(cid, now=NOW), PLAIN.choose_channel(cid, now=NOW))
 
 
 # -- e = 1: bit-identical ----------------------------------------------------------------
@@ -125,8 +133,8 @@ def test_clone_and_set_params_change_the_decisions_of_a_fitted_model():
 
 def test_e1_is_the_kernels_without_the_argument():
     """rank / choose_channel at e = 1 equal the decision kernels called as before the parameter existed."""
-    explicit = _model(1.0)
-    st_ = DEFAULT.state_
+    explicit = PLAIN
+    st_ = PLAIN.state_
     off = np.ascontiguousarray(SPACE.offsets, dtype=np.int64)
     n_ch = len(SPACE.channels)
     deadline = NOW.value + 24 * 3600 * 10**9
@@ -134,7 +142,7 @@ def test_e1_is_the_kernels_without_the_argument():
     s_start, s_end, s_hour, s_wd, n_slots = slot_tables(NOW.value, deadline, list(st_.zones) + ["UTC"])
     prior_a, prior_b = st_.prior_tables
     ranked = explicit.rank(IDS, now=NOW)
-    assert ranked.equals(DEFAULT.rank(IDS, now=NOW))
+    assert ranked.equals(PLAIN.rank(IDS, now=NOW))
     dims = SPACE.dimensions
     for i, cid in enumerate(IDS):
         z = int(st_.zone[rows[i]]) if rows[i] >= 0 else len(st_.zones)
@@ -145,12 +153,12 @@ def test_e1_is_the_kernels_without_the_argument():
             int(rows[i]), np.uint64(hashes[i]), st_.sends, st_.responses, prior_a[g], prior_b[g], off,
             np.full(n_ch, NOW.value, np.int64), s_start[z], s_end[z], s_hour[z], s_wd[z], int(n_slots[z]), deadline,
             np.zeros(n_ch, np.int64), np.nan, np.zeros(n_ch), False, dims.index("hour"), dims.index("weekday"),
-            DEFAULT._smooth, np.uint64(7), np.uint64(NOW.value // 10**9), 1, choice, theta)
+            PLAIN._smooth, np.uint64(7), np.uint64(NOW.value // 10**9), 1, choice, theta)
         d = explicit.choose_channel(cid, now=NOW)
         np.testing.assert_array_equal(d.draws, theta)
         assert (d.propensity, d.score, d.send_at.value) == (prop, score, t)
         assert ranked["propensity"][i] == prop
-        _same(d, DEFAULT.choose_channel(cid, now=NOW))
+        _same(d, PLAIN.choose_channel(cid, now=NOW))
 
 
 # -- e < 1 exploits ----------------------------------------------------------------------
@@ -203,7 +211,7 @@ def test_smaller_e_concentrates_decisions_of_known_customers():
 def test_propensity_matches_the_monte_carlo_reference_on_the_whole_decision():
     """Channel x wording x send slot: the quadrature at e != 1 against the kernel's Monte Carlo
     estimate (4000 fresh decisions from the same scaled posteriors) on every customer."""
-    st_ = DEFAULT.state_
+    st_ = PLAIN.state_
     off = np.ascontiguousarray(SPACE.offsets, dtype=np.int64)
     n_ch = len(SPACE.channels)
     deadline = NOW.value + 24 * 3600 * 10**9
@@ -221,7 +229,7 @@ def test_propensity_matches_the_monte_carlo_reference_on_the_whole_decision():
                                         off, np.full(n_ch, NOW.value, np.int64), s_start[0], s_end[0], s_hour[0],
                                         s_wd[0], int(n_slots[0]), deadline, np.zeros(n_ch, np.int64), np.nan,
                                         np.zeros(n_ch), False, dims.index("hour"), dims.index("weekday"),
-                                        DEFAULT._smooth, np.uint64(5), np.uint64(NOW.value // 10**9), n_prop, choice,
+                                        PLAIN._smooth, np.uint64(5), np.uint64(NOW.value // 10**9), n_prop, choice,
                                         theta, e))
             (_, _, exact, _), (_, _, mc, _) = out
             errors.append(abs(exact - mc) / max(mc, 1e-3))
@@ -283,13 +291,13 @@ def test_cascade_explain_and_evaluation_use_it(tmp_path):
     plan = m.plan_cascade(IDS[0], now=NOW)
     first = m.choose_channel(IDS[0], now=NOW)
     assert plan.steps[0].channel == first.channel and plan.steps[0].propensity == first.propensity
-    assert m.explain(IDS[0]).attrs["exploration"] == 0.25 and DEFAULT.explain(IDS[0]).attrs["exploration"] == 1.0
+    assert m.explain(IDS[0]).attrs["exploration"] == 0.25 and PLAIN.explain(IDS[0]).attrs["exploration"] == 1.0
     assert m.posteriors(IDS[:2]).attrs["exploration"] == 0.25
     # offline evaluation scores the model's own (sharpened) policy
     logs = make_logs(n_customers=30, n_sends=400, seed=9, start=AS_OF)
     logs["propensity"] = 1 / 6
     values = [co.evaluation.evaluate(logs, model, estimators=["snips"], n_boot=20, dimensions=("channel", "wording"),
-                                     as_of=AS_OF + pd.Timedelta(days=40))["value"][0] for model in (m, DEFAULT)]
+                                     as_of=AS_OF + pd.Timedelta(days=40))["value"][0] for model in (m, PLAIN)]
     assert values[0] != values[1]
 
 
@@ -305,7 +313,7 @@ def test_save_and_load_round_trip(tmp_path):
     del manifest["config"]["exploration"]
     write_manifest(tmp_path / "m", manifest)
     old = co.load(tmp_path / "m")
-    assert old.exploration == 1.0 and old.rank(IDS, now=NOW).equals(DEFAULT.rank(IDS, now=NOW))
+    assert old.exploration == 1.0 and old.rank(IDS, now=NOW).equals(PLAIN.rank(IDS, now=NOW))
 
 
 # -- "auto" ------------------------------------------------------------------------------
