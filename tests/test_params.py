@@ -9,11 +9,11 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import T0, make_logs
 from scipy import stats
 from sklearn.base import clone
 
 import channelopt as co
-from conftest import T0, make_logs
 
 SPACE = co.ArmSpace(channels=["email", "sms", "push"], wordings=["plain", "urgent"])
 AS_OF = T0 + pd.Timedelta(days=35)
@@ -32,7 +32,7 @@ def test_get_params_returns_the_constructor_arguments_as_given():
     assert p["response_window"] == "48h" and p["half_life"] is None and p["seed"] == 4 and p["policy"] is policy
     assert set(p) == {"space", "response_window", "half_life", "seed", "default_tz", "propensity_draws",
                       "prior_max_strength", "prior_sample", "policy", "hour_smoothing", "inbound_weight", "resolve",
-                      "contact_store", "prior"}
+                      "contact_store", "prior", "exploration"}
 
 
 def test_sklearn_clone_gives_an_unfitted_model_with_the_same_parameters(logs):

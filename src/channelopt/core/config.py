@@ -12,7 +12,36 @@ import pandas as pd
 from channelopt.core.validation import check_scalar, whole
 from channelopt.core.values import short
 
-__all__ = ["ModelConfig", "parse_duration", "check_zone"]
+__all__ = ["DEFAULT_EXPLORATION", "MAX_EXPLORATION", "ModelConfig", "check_exploration", "check_zone",
+           "parse_duration"]
+
+#: The default ``exploration`` of a model (1.0: plain Thompson sampling). One line to change.
+DEFAULT_EXPLORATION: Any = 1.0
+#: The largest ``exploration`` accepted (beyond, the draws' shapes fall far below what the quadrature handles).
+MAX_EXPLORATION = 100.0
+
+
+def check_exploration(value: Any) -> float | str:
+    """``exploration`` checked: a number in ``(0, 100]`` (as a float) or the string ``"auto"``.
+
+    Examples
+    --------
+    >>> check_exploration(0.25), check_exploration("auto"), check_exploration(1)
+    (0.25, 'auto', 1.0)
+    >>> check_exploration(0)
+    Traceback (most recent call last):
+    ...
+    ValueError: exploration: must be a number in (0, 100], got 0
+    >>> check_exploration("x")
+    Traceback (most recent call last):
+    ...
+    TypeError: exploration: must be a number in (0, 100] or 'auto', got 'x'
+    """
+    if isinstance(value, str):
+        if value == "auto":
+            return value
+        raise TypeError(f"exploration: must be a number in (0, {MAX_EXPLORATION:g}] or 'auto', got {short(value)}")
+    return check_scalar(value, "exploration", float, min_val=0, max_val=MAX_EXPLORATION, include_boundaries="right")
 
 
 def parse_duration(value: Any, name: str, *, allow_none: bool = False) -> pd.Timedelta | None:
@@ -104,6 +133,7 @@ class ModelConfig:
     hour_smoothing: float = 1.0
     inbound_weight: float = 1.0
     resolve: str = "window"
+    exploration: Any = DEFAULT_EXPLORATION
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "response_window", parse_duration(self.response_window, "response_window"))
@@ -120,6 +150,7 @@ class ModelConfig:
         object.__setattr__(self, "hour_smoothing",  # hours
                            check_scalar(self.hour_smoothing, "hour_smoothing", float, min_val=0, max_val=12))
         object.__setattr__(self, "inbound_weight", check_scalar(self.inbound_weight, "inbound_weight", float, min_val=0))
+        object.__setattr__(self, "exploration", check_exploration(self.exploration))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable form (durations as ISO strings)."""
@@ -130,7 +161,10 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict` (a configuration saved before ``exploration`` existed reads as 1.0,
+        the behaviour it was saved with)."""
+        data = dict(data)
+        data.setdefault("exploration", 1.0)
         return cls(**data)
 
     @property

@@ -31,7 +31,7 @@ from channelopt.evaluation.bootstrap import bootstrap_ci, check_boot
 from channelopt.evaluation.estimators import check_clip, dr, effective_sample_size, importance_weights, ips, snips
 from channelopt.evaluation.resolve import Resolved, dimension_indices, fitted_state
 from channelopt.evaluation.reward_model import RewardModel
-from channelopt.evaluation.target import hour_weights, logged_posterior_mean, target_terms
+from channelopt.evaluation.target import effective_exploration, hour_weights, logged_posterior_mean, target_terms
 
 if TYPE_CHECKING:  # pragma: no cover
     from channelopt.policy.model import ChannelModel
@@ -59,7 +59,8 @@ def evaluate(logs: Any, model: "ChannelModel", estimators: Sequence[str] = _ESTI
       probability of the logged arm (channel, wording, the local hour of
       ``sent_at`` in the customer's zone -- the row's ``tz``, else the zone the
       model learned, else its default -- and any extra dimension), with the
-      hour statistics smoothed as the model's decisions smooth them. The
+      hour statistics smoothed as the model's decisions smooth them and its
+      ``exploration`` ``e`` applied (draws from ``Beta(alpha / e, beta / e)``). The
       weekday is left out by default: within a delivery window the weekday of
       a send follows from its hour and the decision time.
     * The estimand is therefore the value of the *factorised* Thompson policy
@@ -170,7 +171,7 @@ def evaluate(logs: Any, model: "ChannelModel", estimators: Sequence[str] = _ESTI
         x = reward_model.design(res.arms, np.log(np.maximum(pm_rows, 1e-300)))
         reward_model.fit(x, res.reward)
         q_logged = reward_model.predict_logged(x)
-    tp, q_target = target_terms(res, space, dims, reward_model, weights)
+    tp, q_target = target_terms(res, space, dims, reward_model, weights, effective_exploration(model))
     lp = res.propensity
     w = importance_weights(lp, tp, clip)
     ess = effective_sample_size(w)

@@ -20,8 +20,9 @@ from channelopt.evaluation.resolve import Resolved
 from channelopt.evaluation.reward_model import RewardModel
 from channelopt.kernels.smoothing import circular_smooth, hour_kernel
 from channelopt.kernels.win import win_probabilities
+from channelopt.policy.exploration import effective_exploration
 
-__all__ = ["hour_weights", "logged_posterior_mean", "posterior_mean", "target_terms"]
+__all__ = ["effective_exploration", "hour_weights", "logged_posterior_mean", "posterior_mean", "target_terms"]
 
 _CHUNK = 65536  # customers per win-probability batch (bounds memory on big logs)
 
@@ -107,8 +108,11 @@ def logged_posterior_mean(res: Resolved, dims: list[int], hour_weights: np.ndarr
 
 
 def target_terms(res: Resolved, space: Any, dims: list[int], reward_model: RewardModel | None,
-                 hour_weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+                 hour_weights: np.ndarray | None, exploration: float = 1.0) -> tuple[np.ndarray, np.ndarray | None]:
     """Target propensity of each logged action and (with a reward model) q under the target policy.
+
+    ``exploration`` is the model's (:func:`effective_exploration`): the target
+    draws from ``Beta(alpha / e, beta / e)`` as the model's decisions do.
 
     Examples
     --------
@@ -129,7 +133,7 @@ def target_terms(res: Resolved, space: Any, dims: list[int], reward_model: Rewar
         log_q = np.where(reward_model.fold == 0, reward_model.coef[0][0], reward_model.coef[1][0])
     offsets = space.offsets
     for uniq, sel, local in _chunks(res.rows):
-        win = win_probabilities(res.state, uniq, hour_weights=hour_weights)
+        win = win_probabilities(res.state, uniq, hour_weights=hour_weights, exploration=exploration)
         pm = posterior_mean(res.state, uniq, hour_weights) if reward_model is not None else None
         for d in dims:
             arm = res.arms[sel, d]

@@ -95,19 +95,26 @@ def _smoothed_hours(r, lo, size, sends, responses, prior_a, prior_b, smooth, pos
 
 @njit(cache=True, nogil=True)
 def _draw_all(key, base, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, smooth, theta,
-              post_a, post_b):
+              post_a, post_b, explore):
     """One Beta draw per arm into ``theta`` (NaN for channels that cannot be used).
 
-    Arm ``j`` uses the stream ``arm_key(key, base + j)``; its posterior goes to
-    ``post_a[j]``, ``post_b[j]`` (not for channels that cannot be used).
+    Arm ``j`` uses the stream ``arm_key(key, base + j)`` and draws from
+    ``Beta(alpha / explore, beta / explore)``, ``(alpha, beta)`` its posterior;
+    those drawn-from parameters go to ``post_a[j]``, ``post_b[j]`` (not for
+    channels that cannot be used), so that the propensity is computed for the
+    very distributions drawn from. ``explore == 1`` divides nothing (bit-identical).
     """
     n_dims = offsets.shape[0] - 1
+    scaled = explore != 1.0
     for d in range(n_dims):
         lo = offsets[d]
         hi = offsets[d + 1]
         if d == hour_dim and smooth.shape[0] > 1:
             _smoothed_hours(r, lo, hi - lo, sends, responses, prior_a, prior_b, smooth, post_a, post_b)
             for j in range(lo, hi):
+                if scaled:
+                    post_a[j] = post_a[j] / explore
+                    post_b[j] = post_b[j] / explore
                 theta[j] = beta_draw(post_a[j], post_b[j], arm_key(key, np.uint64(base + j)))
             continue
         for j in range(lo, hi):
@@ -115,6 +122,9 @@ def _draw_all(key, base, r, sends, responses, prior_a, prior_b, offsets, chan_ok
                 theta[j] = np.nan
                 continue
             a, b = posterior(r, j, sends, responses, prior_a, prior_b)
+            if scaled:
+                a = a / explore
+                b = b / explore
             post_a[j] = a
             post_b[j] = b
             theta[j] = beta_draw(a, b, arm_key(key, np.uint64(base + j)))
@@ -192,8 +202,12 @@ def _usable_slots(earliest, s_start, s_end, s_hour, n_slots, deadline, quiet, sl
 @njit(cache=True, nogil=True)
 def decide_core(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earliest, s_start, s_end, s_hour, s_wd,
                 n_slots, deadline, quiet, value, cost, urgent, hour_dim, wd_dim, smooth, seed, round_, n_prop,
-                choice, theta, work, slot_ok, chan_ok, iwork):
+                choice, theta, work, slot_ok, chan_ok, iwork, explore):
     """One customer's decision; returns ``(send_ns, score, propensity, status)``.
+
+    ``explore`` (float64 > 0, the model's ``exploration``) divides both
+    parameters of every posterior before the draw; the propensity is that of
+    the scaled distributions, i.e. of the decision actually taken.
 
     ``choice[d]`` gets the chosen arm of every dimension (hour and weekday: the
     chosen slot's), or -1 everywhere on a hold. ``theta`` receives the
@@ -214,7 +228,7 @@ def decide_core(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earli
     key = draw_key(seed, round_, cust_hash)
     # (np.int64(...): no literal arguments, which numba would compile a second version of the callee for)
     _draw_all(key, np.int64(0), r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, smooth, theta,
-              post_a, post_b)
+              post_a, post_b, explore)
     c, c_value = _best_channel(theta, n_ch, chan_ok, value, cost)
     hour_lo = offsets[hour_dim] if hour_dim >= 0 else -1
     wd_lo = offsets[wd_dim] if wd_dim >= 0 else -1
@@ -238,7 +252,7 @@ def decide_core(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earli
     elif n_prop < 0:
         prop = _monte_carlo(key, -n_prop, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, wd_dim,
                             smooth, value, cost, np.int64(c), hold, choice, slot_ok, np.int64(slot), n_slots, s_hour,
-                            s_wd, first_only, work[2 * n_arms:3 * n_arms], post_a, post_b, iwork)
+                            s_wd, first_only, work[2 * n_arms:3 * n_arms], post_a, post_b, iwork, explore)
     else:
         prop = np.nan
     if hold:
@@ -252,7 +266,7 @@ def decide_core(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earli
 @njit(cache=True, nogil=True)
 def _monte_carlo(key, n_prop, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, wd_dim, smooth,
                  value, cost, c, hold, choice, slot_ok, slot, n_slots, s_hour, s_wd, first_only, theta2, post_a,
-                 post_b, wins_dim):
+                 post_b, wins_dim, explore):
     """The former estimate: each factor's share of ``n_prop`` fresh decisions, ``(wins + 1) / (n_prop + 1)``."""
     n_dims = offsets.shape[0] - 1
     n_ch = offsets[1]
@@ -267,7 +281,7 @@ def _monte_carlo(key, n_prop, r, sends, responses, prior_a, prior_b, offsets, ch
         wins_dim[d] = 1
     for m in range(n_prop):
         _draw_all(pkey, m * n_arms, r, sends, responses, prior_a, prior_b, offsets, chan_ok, hour_dim, smooth,
-                  theta2, post_a, post_b)
+                  theta2, post_a, post_b, explore)
         c2, v2 = _best_channel(theta2, n_ch, chan_ok, value, cost)
         if hold:
             if v2 < 0.0:
@@ -303,8 +317,11 @@ def work_size(n_arms):
 @njit(cache=True, nogil=True)
 def decide_one(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earliest, s_start, s_end, s_hour, s_wd,
                n_slots, deadline, quiet, value, cost, urgent, hour_dim, wd_dim, smooth, seed, round_, n_prop,
-               choice, theta):
-    """:func:`decide_core` with its own scratch; ``theta`` receives the decision's draws."""
+               choice, theta, explore=1.0):
+    """:func:`decide_core` with its own scratch; ``theta`` receives the decision's draws.
+
+    ``explore`` (default 1.0: plain Thompson sampling) as in :func:`decide_core`.
+    """
     n_arms = offsets[offsets.shape[0] - 1]
     n_ch = offsets[1]
     work = np.empty(work_size(n_arms), dtype=np.float64)
@@ -313,14 +330,16 @@ def decide_one(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earlie
     iwork = np.empty(4 * n_arms, dtype=np.int64)
     return decide_core(r, cust_hash, sends, responses, prior_a, prior_b, offsets, earliest, s_start, s_end, s_hour,
                        s_wd, n_slots, deadline, quiet, value, cost, urgent, hour_dim, wd_dim, smooth, seed, round_,
-                       n_prop, choice, theta, work, slot_ok, chan_ok, iwork)
+                       n_prop, choice, theta, work, slot_ok, chan_ok, iwork, np.float64(explore))
 
 
 @njit(cache=True, parallel=True)
 def decide_many(rows, hashes, group, sends, responses, prior_a, prior_b, offsets, earliest, zone, s_start, s_end,
                 s_hour, s_wd, n_slots, deadline, quiet, value, cost, urgent, hour_dim, wd_dim, smooth, seed, round_,
-                n_prop, choice, send_ns, score, prop, status):
+                n_prop, choice, send_ns, score, prop, status, explore=1.0):
     """:func:`decide_core` for every customer, in parallel over chunks of customers.
+
+    ``explore`` (default 1.0: plain Thompson sampling) as in :func:`decide_core`.
 
     ``prior_a``/``prior_b`` are prior tables ``[n_groups, n_arms]`` (row 0 the
     population, the others segments) and ``group[i]`` is customer ``i``'s row;
@@ -332,6 +351,7 @@ def decide_many(rows, hashes, group, sends, responses, prior_a, prior_b, offsets
     n_ch = offsets[1]
     shared = earliest.shape[0] == 1
     max_slots = max(s_start.shape[1], 1)
+    scale = np.float64(explore)
     n_chunks = (n + _CHUNK - 1) // _CHUNK
     for ci in prange(n_chunks):
         theta = np.empty(n_arms, dtype=np.float64)
@@ -347,7 +367,7 @@ def decide_many(rows, hashes, group, sends, responses, prior_a, prior_b, offsets
             t, s, p, st = decide_core(rows[i], hashes[i], sends, responses, prior_a[g], prior_b[g], offsets, e,
                                       s_start[z], s_end[z], s_hour[z], s_wd[z], n_slots[z], deadline, quiet, value,
                                       cost, urgent, hour_dim, wd_dim, smooth, seed, round_, n_prop, choice[i], theta,
-                                      work, slot_ok, chan_ok, iwork)
+                                      work, slot_ok, chan_ok, iwork, scale)
             send_ns[i] = t
             score[i] = s
             prop[i] = p

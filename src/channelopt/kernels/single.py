@@ -26,7 +26,8 @@ __all__ = ["C_HEADER", "choose_config", "choose_one", "locate_one"]
 #: Layout of the configuration of :func:`choose_one`: hour and weekday dimensions, length of the arm
 #: offsets, seed (bit pattern), propensity draws, number of float64 entries, length of the rules
 #: configuration; then the arm offsets, the quiet-hour mask of every channel, the rules configuration
-#: and, bit-cast, the float64 entries (the cost of every channel, the hour smoothing weights).
+#: and, bit-cast, the float64 entries (the cost of every channel, the exploration, the hour smoothing
+#: weights).
 C_HOUR, C_WD, C_N_OFF, C_SEED, C_N_PROP, C_N_F, C_N_RULES = range(7)
 C_HEADER = 7
 
@@ -34,18 +35,25 @@ _I32_MIN = np.iinfo(np.int32).min  # no complaint (the store's HISTORY_EMPTY)
 
 
 def choose_config(hour_dim: int, wd_dim: int, offsets: np.ndarray, seed: np.uint64, n_prop: int,
-                  quiet: list[int], rules: np.ndarray, cost: list[float], smooth: np.ndarray) -> np.ndarray:
+                  quiet: list[int], rules: np.ndarray, cost: list[float], smooth: np.ndarray,
+                  explore: float = 1.0) -> np.ndarray:
     """The read-only int64 configuration array of :func:`choose_one`.
+
+    ``explore`` is the model's exploration (the divisor of every posterior's
+    parameters before the draw, see :func:`channelopt.kernels.decide.decide_core`);
+    it travels in the float64 entries, right after the costs, so that the fast
+    path's kernel takes no extra argument.
 
     Examples
     --------
     >>> from channelopt.kernels.rules import rules_config
     >>> conf = choose_config(-1, -1, np.array([0, 2]), np.uint64(7), 0, [0, 0], rules_config(policy=False),
-    ...                      [0.0, 0.5], np.ones(1))
-    >>> conf[:C_HEADER].tolist(), conf[-3:].view(np.float64).tolist()
-    ([-1, -1, 2, 7, 0, 3, 4], [0.0, 0.5, 1.0])
+    ...                      [0.0, 0.5], np.ones(1), 0.25)
+    >>> conf[:C_HEADER].tolist(), conf[-4:].view(np.float64).tolist()
+    ([-1, -1, 2, 7, 0, 4, 4], [0.0, 0.5, 0.25, 1.0])
     """
-    floats = np.concatenate([np.array(cost, dtype=np.float64), np.asarray(smooth, dtype=np.float64)])
+    floats = np.concatenate([np.array(cost, dtype=np.float64), np.array([explore], dtype=np.float64),
+                             np.asarray(smooth, dtype=np.float64)])
     head = [hour_dim, wd_dim, offsets.shape[0], int(np.uint64(seed).view(np.int64)), n_prop, floats.shape[0],
             rules.shape[0]]
     ints = np.array(head + np.asarray(offsets).tolist() + list(quiet) + rules.tolist(), dtype=np.int64)
@@ -113,7 +121,8 @@ def choose_one(store, hist_min, hist_c, h, row, seg_code, hrow, bits_in, unsub_i
     quiet[:] = conf[q0:q0 + n_ch]
     fscratch[:n_f] = conf[conf.shape[0] - n_f:].view(np.float64)
     cost = fscratch[:n_ch]
-    smooth = fscratch[n_ch:n_f]
+    explore = fscratch[n_ch]
+    smooth = fscratch[n_ch + 1:n_f]
     work = fscratch[n_f:]
     slot_ok = bscratch[:n_ch * n_cols].reshape((n_ch, n_cols))
     chan_ok = bscratch[n_ch * n_cols:]
@@ -140,6 +149,6 @@ def choose_one(store, hist_min, hist_c, h, row, seg_code, hrow, bits_in, unsub_i
     send_ns, score, prop, status = decide_core(
         row, np.uint64(h), sends, responses, prior[0, g], prior[1, g], offsets, earliest, s_start, s_end, s_hour,
         s_wd, n_slots, deadline, quiet, value, cost, urgent, hour_dim, conf[C_WD], smooth, np.uint64(conf[C_SEED]),
-        np.uint64(now // 1_000_000_000), n_prop, choice, draws, work, slot_ok, chan_ok, iwork)
+        np.uint64(now // 1_000_000_000), n_prop, choice, draws, work, slot_ok, chan_ok, iwork, explore)
     reason = hold_reason(status, rules[R_POLICY] != 0, suppressed, eff, earliest, deadline)
     return send_ns, score, prop, reason, escalate

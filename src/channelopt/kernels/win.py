@@ -357,7 +357,7 @@ def win_dim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _win_row(r, sends, responses, prior_a, prior_b, dim_offsets, mask, hour_dim, smooth, out) -> None:
+def _win_row(r, sends, responses, prior_a, prior_b, dim_offsets, mask, hour_dim, smooth, out, explore) -> None:
     n_arms = prior_a.shape[0]
     a = np.empty(n_arms)
     b = np.empty(n_arms)
@@ -378,6 +378,10 @@ def _win_row(r, sends, responses, prior_a, prior_b, dim_offsets, mask, hour_dim,
             a[lo + h] = prior_a[lo + h] + k
             f = s - k
             b[lo + h] = prior_b[lo + h] + (f if f > 0.0 else 0.0)
+    if explore != 1.0:  # the draws' distributions: Beta(alpha / e, beta / e), as kernels.decide draws them
+        for j in range(n_arms):
+            a[j] = a[j] / explore
+            b[j] = b[j] / explore
     n_dims = dim_offsets.shape[0] - 1
     for d in range(n_dims):
         j0 = dim_offsets[d]
@@ -390,8 +394,12 @@ def _win_row(r, sends, responses, prior_a, prior_b, dim_offsets, mask, hour_dim,
 
 
 @njit(cache=True, parallel=True)
-def win_many(rows, group, sends, responses, prior_a, prior_b, dim_offsets, masks, hour_dim, smooth, out) -> None:
+def win_many(rows, group, sends, responses, prior_a, prior_b, dim_offsets, masks, hour_dim, smooth, out,
+             explore=1.0) -> None:
     """Win probability of every arm for every state row, in parallel over rows.
+
+    ``explore`` (default 1.0) divides both parameters of every posterior, as the
+    model's ``exploration`` does for its draws (:func:`channelopt.kernels.decide.decide_core`).
 
     ``rows[i]`` is a state row (-1: the prior only) whose prior is row ``group[i]``
     of the tables ``prior_a``/``prior_b`` ``[n_groups, n_arms]``, ``masks`` uint8 ``[1 or n, n_channels]``
@@ -400,14 +408,15 @@ def win_many(rows, group, sends, responses, prior_a, prior_b, dim_offsets, masks
     """
     n = rows.shape[0]
     shared = masks.shape[0] == 1
+    e = np.float64(explore)
     for i in prange(n):
         m = masks[0] if shared else masks[i]
         g = group[i]
-        _win_row(rows[i], sends, responses, prior_a[g], prior_b[g], dim_offsets, m, hour_dim, smooth, out[i])
+        _win_row(rows[i], sends, responses, prior_a[g], prior_b[g], dim_offsets, m, hour_dim, smooth, out[i], e)
 
 
 def win_probabilities(state: Any, rows: Any, channel_mask: Any = None, *, hour_weights: Any = None,
-                      groups: Any = None) -> np.ndarray:
+                      groups: Any = None, exploration: float = 1.0) -> np.ndarray:
     """Probability that the model's Thompson sampling picks each arm, for each state row.
 
     Parameters
@@ -426,6 +435,8 @@ def win_probabilities(state: Any, rows: Any, channel_mask: Any = None, *, hour_w
     groups : int array (n,), optional
         Row of ``state.prior_tables`` each customer is decided with (default:
         ``state.prior_groups(rows)``, their own segment's prior).
+    exploration : float, default 1.0
+        The model's exploration ``e``: the draws come from ``Beta(alpha / e, beta / e)``.
 
     Returns
     -------
@@ -477,5 +488,5 @@ def win_probabilities(state: Any, rows: Any, channel_mask: Any = None, *, hour_w
     if smooth.shape[0] % 2 == 0 or not np.all(np.isfinite(smooth)) or np.any(smooth < 0):
         raise ValueError(f"hour_weights: expected an odd number of non-negative weights, got {smooth.shape[0]}")
     win_many(rows, group, sends, responses, prior_a, prior_b, np.ascontiguousarray(space.offsets, dtype=np.int64), masks,
-             hour_dim, smooth, out)
+             hour_dim, smooth, out, float(exploration))
     return out

@@ -176,6 +176,7 @@ class ModelView:
         self.smooth = np.ascontiguousarray(model._smooth, dtype=np.float64)
         self.seed = np.uint64(cfg.seed)
         self.n_prop = int(cfg.propensity_draws)
+        self.explore = float(model._explore)  # the exploration decisions use (model._derive / a tuned "auto")
         self.out = (self.n_dims, self.n_arms, space, self.labels, self.wording_dim, self.hour_dim, self.extra_dims)
         self.default_tz = cfg.default_tz
         self.pos = {c: i for i, c in enumerate(self.channels)}
@@ -269,13 +270,14 @@ class ModelView:
             span = int(policy.deadline.value)
             value = float("nan") if policy.value is None else float(policy.value)
         conf = choose_config(self.hour_dim, self.wd_dim, self.offsets, self.seed, self.n_prop, quiet,
-                             policy_rules(policy, self.channels), cost, self.smooth)
+                             policy_rules(policy, self.channels), cost, self.smooth, self.explore)
         span_q = span // _QUARTER_NS if span % _QUARTER_NS == 0 else -1
         return policy, conf, span, span_q, value
 
 
 def model_view(model: Any) -> ModelView:
-    """The model's :class:`ModelView` (rebuilt when its config changes)."""
+    """The model's :class:`ModelView` (rebuilt when its config changes; dropped when a tuned exploration
+    changes, see :meth:`ChannelModel._set_exploration`)."""
     view = model.__dict__.get("_single_view")
     if view is None or view.config is not model.config:
         view = ModelView(model)

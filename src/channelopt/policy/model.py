@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from channelopt.core.arms import ArmSpace
-from channelopt.core.config import ModelConfig
+from channelopt.core.config import DEFAULT_EXPLORATION, ModelConfig
 from channelopt.core.decision import Decision
 from channelopt.core.prior import declared_prior
 from channelopt.data.tz import NAT
@@ -21,6 +21,7 @@ from channelopt.kernels.smoothing import hour_kernel
 from channelopt.policy.base import Policy
 from channelopt.policy.contact import ContactPolicy
 from channelopt.policy.events import EventsMixin
+from channelopt.policy.exploration import AUTO_FALLBACK, ExplorationChoice, LogTap, TappedIngestion, choose_exploration
 from channelopt.policy.persistence import PersistenceMixin
 from channelopt.policy.rank import RankMixin
 from channelopt.policy.readout import ReadoutMixin
@@ -88,6 +89,16 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
         ``strength`` sends, and the prior itself for arms nobody was sent on (see
         :mod:`channelopt.state.declared`). A change applies to an unfitted
         model at once, to a fitted one from its next fit.
+    exploration : float or "auto", default 1.0
+        Spread of the Thompson draws: every customer x arm is drawn from
+        ``Beta(alpha / e, beta / e)``, ``(alpha, beta)`` its posterior -- the same
+        mean, a spread scaled by about ``sqrt(e)``. ``e < 1`` exploits more, which
+        pays when replies are sparse and the horizon short; 1 is plain Thompson
+        sampling. Applies to every draw and every propensity (``rank``,
+        ``choose_channel``, cascades, :func:`channelopt.evaluation.evaluate`);
+        propensities stay exact for the decision taken. ``"auto"``: chosen at every
+        fit from the logged propensities of recent traffic
+        (:mod:`channelopt.policy.exploration`), kept in ``exploration_``.
 
     Attributes
     ----------
@@ -97,6 +108,10 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
         The watermark: the clock of the last fit.
     last_fit_ : dict
         Row counts of the last fit: rows, counted, responses, pending, before_watermark, after_as_of.
+    exploration_ : float
+        With ``exploration="auto"``, after a fit: the exploration chosen (the evaluation of
+        every candidate in ``exploration_search_``, an
+        :class:`~channelopt.policy.exploration.ExplorationChoice`).
 
     Notes
     -----
@@ -136,13 +151,13 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
                  default_tz: str = "UTC", propensity_draws: int | None = None, prior_max_strength: float = 1000.0,
                  prior_sample: int = 5000, policy: ContactPolicy | None = None, hour_smoothing: float = 1.0,
                  inbound_weight: float = 1.0, resolve: str = "window", contact_store: Any = None,
-                 prior: Any = None) -> None:
+                 prior: Any = None, exploration: float | str = DEFAULT_EXPLORATION) -> None:
         # the parameters, stored as given (the single source of truth: get_params / set_params / clone)
         self.__dict__.update(space=space, response_window=response_window, half_life=half_life, seed=seed,
                              default_tz=default_tz, propensity_draws=propensity_draws,
                              prior_max_strength=prior_max_strength, prior_sample=prior_sample, policy=policy,
                              hour_smoothing=hour_smoothing, inbound_weight=inbound_weight, resolve=resolve,
-                             contact_store=contact_store, prior=prior)
+                             contact_store=contact_store, prior=prior, exploration=exploration)
         if propensity_draws is not None:
             warnings.warn("propensity_draws is deprecated and has no effect (propensities are exact, by "
                           "quadrature); it will be removed in channelopt 0.3", FutureWarning, stacklevel=2)
@@ -159,7 +174,7 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
         draws = 256 if self.propensity_draws is None else self.propensity_draws
         config = ModelConfig(self.response_window, self.half_life, self.seed, self.default_tz, draws,
                              self.prior_max_strength, self.prior_sample, self.hour_smoothing, self.inbound_weight,
-                             self.resolve)
+                             self.resolve, self.exploration)
         if policy is not None:
             if not isinstance(policy, ContactPolicy):
                 raise ValueError(f"policy: expected a ContactPolicy or None, got {type(policy).__name__}")
@@ -167,8 +182,10 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
         if contact_store is not None and not isinstance(contact_store, (str, os.PathLike)):
             raise ValueError(f"contact_store: expected a path or None, got {type(contact_store).__name__}")
         dims = space.dimensions
+        explore = config.exploration if config.exploration != "auto" else self.__dict__.get("exploration_",
+                                                                                            AUTO_FALLBACK)
         self.__dict__.update(
-            config=config, _policy_cache={}, _smooth=hour_kernel(config.hour_smoothing),
+            config=config, _explore=float(explore), _policy_cache={}, _smooth=hour_kernel(config.hour_smoothing),
             _channel_pos={c: i for i, c in enumerate(space.channels)},
             _all_channels=np.ones(len(space.channels), dtype=np.uint8), _offsets=space.offsets, _dims=dims,
             _labels=[np.array(space.labels(d), dtype=object) for d in dims],
@@ -179,6 +196,13 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
         declared = declared_prior(self.prior, space)  # checked once here; None: nothing declared
         self.__dict__.update(_declared=declared, _cold=cold_store(space, config.default_tz, declared))
         self.__dict__.pop("_single_view", None)  # the fast path's cache of the above
+
+    def _set_exploration(self, choice: ExplorationChoice) -> None:
+        """Adopt a tuned exploration (``"auto"``): learned state, used by the next decision."""
+        self.__dict__.update(exploration_=float(choice.value), exploration_search_=choice)
+        if self.config.exploration == "auto":
+            self.__dict__["_explore"] = float(choice.value)
+            self.__dict__.pop("_single_view", None)
 
     def set_params(self, **params: Any) -> "ChannelModel":
         """Change parameters; every decision after the call uses them. Returns the model.
@@ -198,7 +222,7 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
         >>> m.set_params(sede=5)
         Traceback (most recent call last):
         ...
-        ValueError: Invalid parameter 'sede' for estimator ChannelModel. Valid parameters are: ['contact_store', 'default_tz', 'half_life', 'hour_smoothing', 'inbound_weight', 'policy', 'prior', 'prior_max_strength', 'prior_sample', 'propensity_draws', 'resolve', 'response_window', 'seed', 'space'].
+        ValueError: Invalid parameter 'sede' for estimator ChannelModel. Valid parameters are: ['contact_store', 'default_tz', 'exploration', 'half_life', 'hour_smoothing', 'inbound_weight', 'policy', 'prior', 'prior_max_strength', 'prior_sample', 'propensity_draws', 'resolve', 'response_window', 'seed', 'space'].
         """
         return super().set_params(**params)
 
@@ -220,8 +244,10 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
 
     def __repr__(self) -> str:
         fitted = f", customers={self.state_.n_customers}" if hasattr(self, "state_") else ""
+        e = self.config.exploration
+        explore = "" if e == 1.0 else f", exploration={e!r}" + (f" ({self._explore:g})" if e == "auto" else "")
         return (f"ChannelModel(channels={list(self.space.channels)}, response_window='{self.config.response_window}', "
-                f"half_life={self.half_life!r}, seed={self.seed}{fitted})")
+                f"half_life={self.half_life!r}, seed={self.seed}{explore}{fitted})")
 
     @property
     def state_(self) -> PosteriorStore:
@@ -259,12 +285,23 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
         # a refit from scratch keeps the consent state: recorded grants, and the unsubscriptions
         # the previous model had seen (rows sent by its watermark are not applied again)
         carried = previous is not None and not incremental and previous.watermark_ns != NAT
-        job = Ingestion(base, self.config, as_of_ns, unsub_after_ns=previous.watermark_ns if carried else None,
-                        declared=self._declared)
+        job: Any = Ingestion(base, self.config, as_of_ns, unsub_after_ns=previous.watermark_ns if carried else None,
+                             declared=self._declared)
         keep = (lambda frame: _without_forgotten(frame, cs.db, tombs)) if tombs else None
-        return job, keep, reach
+        tap = None
+        if self.config.exploration == "auto":  # the fit's logged propensities tune the exploration
+            tap = LogTap(self.config.window_ns)
+            job = TappedIngestion(job, tap)
+        return job, keep, (reach, tap, int(base.watermark_ns))
 
-    def _commit_ingest(self, store: PosteriorStore, reach: Any) -> None:
+    def _commit_ingest(self, store: PosteriorStore, token: Any) -> None:
+        reach, tap, base_watermark = token
+        if tap is not None:
+            cfg = self.config
+            self._set_exploration(choose_exploration(
+                store, tap, base_watermark_ns=base_watermark, window_ns=cfg.window_ns, half_life_ns=cfg.half_life_ns,
+                by_reply=cfg.resolve == "reply", smooth=self._smooth, prior_max_strength=cfg.prior_max_strength,
+                prior_sample=cfg.prior_sample, previous=self.__dict__.get("exploration_")))
         # commit: one snapshot swap; readers holding the old snapshot are unaffected, and the events
         # recorded while the fit ran stay in the new snapshot
         self._contacts.publish(store, reach)

@@ -17,6 +17,7 @@ from channelopt.core.prior import declared_prior, prior_from_json, prior_to_json
 from channelopt.core.values import short
 from channelopt.data.tz import NAT
 from channelopt.policy.contact import ContactPolicy
+from channelopt.policy.exploration import ExplorationChoice
 from channelopt.state.contact_state import drop_customers
 from channelopt.state.contact_store import FILE_NAME as CONTACTS_FILE
 from channelopt.state.contact_store import ContactStore
@@ -134,10 +135,14 @@ class PersistenceMixin:
                     st, reach = self._cold, 0
                 contacts = {"file": str(target_path.resolve()) if explicit else CONTACTS_FILE,
                             "store_id": db.store_id, "seq": int(reach)}
-                st.save(path, {"library_version": __version__, "config": self.config.to_dict(),
-                               "policy": None if self.policy is None else self.policy.to_dict(),
-                               "last_fit": dict(getattr(self, "last_fit_", {})), "contacts": contacts,
-                               "prior": prior_to_json(self.prior)}, key=key)
+                extra = {"library_version": __version__, "config": self.config.to_dict(),
+                         "policy": None if self.policy is None else self.policy.to_dict(),
+                         "last_fit": dict(getattr(self, "last_fit_", {})), "contacts": contacts,
+                         "prior": prior_to_json(self.prior)}
+                choice = self.__dict__.get("exploration_search_")
+                if choice is not None:  # a tuned exploration ("auto"): learned state, saved with the model
+                    extra["exploration"] = choice.to_dict()
+                st.save(path, extra, key=key)
                 if not (explicit or here):
                     cs.attach(db, st if fitted else None, int(reach))  # the directory's contact store is the model's
 
@@ -176,7 +181,8 @@ class PersistenceMixin:
                     seed=config.seed, default_tz=config.default_tz,
                     prior_max_strength=config.prior_max_strength, prior_sample=config.prior_sample,
                     hour_smoothing=config.hour_smoothing, inbound_weight=config.inbound_weight,
-                    resolve=config.resolve, policy=_policy_from(manifest.get("policy"), path),
+                    resolve=config.resolve, exploration=config.exploration,
+                    policy=_policy_from(manifest.get("policy"), path),
                     prior=_prior_from(manifest.get("prior"), path, store),
                     contact_store=None if contacts.get("file") == CONTACTS_FILE else db_path)
         try:
@@ -194,4 +200,11 @@ class PersistenceMixin:
         if fitted:
             model.as_of_ = pd.Timestamp(store.watermark_ns, tz="UTC") if store.watermark_ns != NAT else None
             model.last_fit_ = dict(manifest.get("last_fit", {}))
+        if "exploration" in manifest:  # the exploration an "auto" model chose at its last fit
+            try:
+                choice = ExplorationChoice.from_dict(manifest["exploration"])
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{version_directory(path) / MANIFEST}: field 'exploration' is not a tuned "
+                                 f"exploration ({short(str(exc))})") from None
+            model._set_exploration(choice)
         return model

@@ -129,7 +129,7 @@ class RankMixin:
             row, h, st.sends, st.responses, prior_a[group], prior_b[group], self._offsets, rules.earliest[0],
             s_start[0], s_end[0], s_hour[0], s_wd[0], int(n_slots[0]), deadline_ns, rules.quiet, rules.value,
             rules.cost, bool(urgent), self._hour_dim, self._weekday_dim, self._smooth, np.uint64(self.config.seed),
-            round_of(now_ns), self.config.propensity_draws if propensity else 0, choice, draws)
+            round_of(now_ns), self.config.propensity_draws if propensity else 0, choice, draws, self._explore)
         reason = self._hold_reasons(np.array([status]), rules, deadline_ns, pol)[0]
         escalate = bool(rules.escalate[0]) if rules.escalate is not None else False
         return self._decision(customer_id, choice, score, prop, draws, send_ns, reason, escalate)
@@ -242,6 +242,7 @@ class RankMixin:
         prop = np.empty(n)
         status = np.empty(n, dtype=np.int8)
         n_prop = self.config.propensity_draws if propensity else 0
+        explore = self._explore  # read once: every decision of the batch uses the same exploration
         k = None
         if k_keep is not None:
             k = whole(k_keep, "top_k", min_val=0)
@@ -254,7 +255,7 @@ class RankMixin:
             decide_many(rows[sel], hashes[sel], group[sel], st.sends, st.responses, prior_a, prior_b, self._offsets,
                         earliest, zcodes[sel], *slots, deadline_ns, rules.quiet, rules.value, rules.cost, bool(urgent),
                         self._hour_dim, self._weekday_dim, self._smooth, np.uint64(self.config.seed),
-                        round_of(now_ns), draws, c, t, s, p, stt)
+                        round_of(now_ns), draws, c, t, s, p, stt, explore)
             if idx is not None:
                 choice[idx], send_ns[idx], score[idx], prop[idx], status[idx] = c, t, s, p, stt
 

@@ -160,7 +160,9 @@ class ReadoutMixin:
                 raise ValueError(f"segments: {seg.shape[0]} values for {rows.shape[0]} customers")
         groups = st.prior_groups(rows, seg)
         arrays = posterior_arrays(st, rows, groups, self._smooth, self._hour_span())
-        return posterior_frame(ids, arrays, *self._arm_labels(), level)
+        out = posterior_frame(ids, arrays, *self._arm_labels(), level)
+        out.attrs["exploration"] = self._explore  # decisions draw from Beta(alpha / e, beta / e)
+        return out
 
     def explain(self, customer_id: Any, *, level: float = 0.9, now: Any = None,
                 policy: ContactPolicy | None = None, consent: Iterable[str] | None = None,
@@ -196,7 +198,10 @@ class ReadoutMixin:
             allow the channel; NaT = not at all), ``quiet_hours`` (local,
             ``"21-08"``), ``reply_latency_p50`` and ``reply_latency_p80``.
             ``attrs["escalate_to_human"]`` and ``attrs["suppressed"]`` tell
-            whether a complaint shapes the next decision.
+            whether a complaint shapes the next decision; ``attrs["exploration"]``
+            is the exploration ``e`` in use (the model's ``exploration``, or the
+            value ``"auto"`` chose): decisions draw from ``Beta(alpha / e, beta / e)``,
+            the same mean with a spread scaled by about ``sqrt(e)``.
 
         Examples
         --------
@@ -237,6 +242,7 @@ class ReadoutMixin:
         out.attrs["segment"] = st.segments[group - 1] if group > 0 else None  # whose prior: None = the population's
         out.attrs["escalate_to_human"] = bool(rules.escalate[0]) if rules.escalate is not None else False
         out.attrs["suppressed"] = bool(rules.suppressed[0]) if rules.suppressed is not None else False
+        out.attrs["exploration"] = self._explore
         return out
 
     # -- persistence ----------------------------------------------------------------
