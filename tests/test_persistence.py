@@ -188,7 +188,7 @@ def test_wrong_format_version(fitted_model, tmp_path):
     fitted_model.save(tmp_path / "m")
     rewrite_manifest(tmp_path / "m", format_version=99)
     with pytest.raises(ValueError, match=re.escape("model format version 99 is not supported (this channelopt "
-                                                   "reads versions 2, 3, 4, 5)")):
+                                                   "reads versions 2, 3, 4, 5, 6)")):
         co.load(tmp_path / "m")
 
 
