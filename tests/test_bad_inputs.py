@@ -105,7 +105,8 @@ API_CASES: list[tuple[str, Callable[[co.ChannelModel], Any], str]] = [
     ("missing column", lambda m: m.partial_fit(_logs().drop(columns="responded_at")),
      "logs: missing required column 'responded_at' (columns present: customer_id, sent_at, channel, wording, "
      "unsubscribed, complained, tz, event_id)"),
-    ("empty frame", lambda m: m.partial_fit(_logs().iloc[:0]), "logs: the frame is empty (0 rows)"),
+    ("empty frame", lambda m: m.partial_fit(_logs().iloc[:0]), "logs: the frame is empty (0 rows); give as_of to fit "
+     "no rows (the watermark moves to as_of, decisions use the prior)"),
     ("logs None", lambda m: m.partial_fit(None),
      "logs: expected a DataFrame, an iterable of DataFrames or a path, got NoneType"),
     ("logs a number", lambda m: m.partial_fit(5),
@@ -324,8 +325,11 @@ def test_bad_constructor_argument_is_one_clear_error(call, message):
 
 
 def test_rank_of_an_unfitted_model():
+    # an unfitted model decides from its prior (issue 14: zero-history cold start); its state_ is not there
+    plan = co.ChannelModel(SPACE).rank(["c-001"], now=AS_OF)
+    assert plan["channel"].notna().all() and 0 < plan["propensity"].iloc[0] <= 1
     with pytest.raises(ValueError, match=re.escape("this ChannelModel is not fitted yet: call fit(logs) first")):
-        co.ChannelModel(SPACE).rank(["c-001"], now=AS_OF)
+        co.ChannelModel(SPACE).state_
 
 
 def test_a_failed_partial_fit_leaves_later_ones_working(model):
@@ -423,7 +427,8 @@ def _cli_cases(d: Path) -> dict[str, tuple[list[str], str]]:
         "fit latin-1 CSV with --channels": (fit + [str(d / "latin.csv"), "--channels", "email,sms,push"],
                                             f"logs: cannot read CSV file {str(d / 'latin.csv')!r}: line 5 (byte 323) is "
                                             "not UTF-8 text (byte 0xe9); save the file as UTF-8"),
-        "fit header-only CSV": (fit + [str(d / "header.csv"), "--channels", "sms"], "logs: the frame is empty (0 rows)"),
+        "fit header-only CSV": (fit + [str(d / "header.csv"), "--channels", "sms"], "logs: the frame is empty (0 rows); "
+                                "give as_of to fit no rows (the watermark moves to as_of, decisions use the prior)"),
         "fit empty CSV": (fit + [str(d / "empty.csv")], f"logs: missing required column 'channel' in {str(d / 'empty.csv')!r}"),
         "fit empty directory": (fit + [str(d / "emptydir")], f"logs: no Parquet or CSV file at {str(d / 'emptydir')!r}"),
         "fit directory named .csv": (fit + [str(d / "dir.csv")], f"logs: no Parquet or CSV file at {str(d / 'dir.csv')!r}"),

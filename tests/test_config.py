@@ -90,7 +90,8 @@ def test_model_requires_an_arm_space_and_a_fit():
         co.ChannelModel(["email"])
     model = co.ChannelModel(co.ArmSpace(channels=["email"]))
     with pytest.raises(ValueError, match=r"not fitted yet: call fit\(logs\) first"):
-        model.choose_channel("a", now="2026-01-01")
+        model.state_
+    assert model.choose_channel("a", now="2026-01-01").channel == "email"  # unfitted: decided from the prior
     with pytest.raises(ValueError, match="now: cannot parse 'tomorrow-ish' as a timestamp"):
         model.fit(pd.DataFrame({"customer_id": ["a"], "sent_at": ["2026-01-01"], "channel": ["email"],
                                 "responded_at": [None]})).choose_channel("a", now="tomorrow-ish")

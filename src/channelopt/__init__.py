@@ -10,6 +10,7 @@ Examples
 from channelopt._version import __version__
 from channelopt.core.arms import ArmSpace
 from channelopt.core.config import ModelConfig
+from channelopt.core.prior import Prior
 from channelopt.exceptions import NotFittedError
 from channelopt.policy.cascade import CascadePlan, CascadeStep
 from channelopt.policy.contact import Cap, ContactPolicy
@@ -17,4 +18,4 @@ from channelopt.policy.model import ChannelModel, Decision, load
 from channelopt.state.store import PosteriorStore
 
 __all__ = ["ArmSpace", "Cap", "CascadePlan", "CascadeStep", "ChannelModel", "ContactPolicy", "Decision", "ModelConfig",
-           "NotFittedError", "PosteriorStore", "load", "__version__"]
+           "NotFittedError", "PosteriorStore", "Prior", "load", "__version__"]

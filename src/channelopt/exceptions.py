@@ -6,7 +6,11 @@ __all__ = ["NotFittedError"]
 
 
 class NotFittedError(ValueError, AttributeError):
-    """A model was used where a fit is needed, before any fit or load.
+    """A model was used where learned state is needed, before any fit or load.
+
+    An unfitted :class:`~channelopt.ChannelModel` still decides (from its
+    ``prior=``, else uniform); ``state_``, ``observe_inbound`` and the reports
+    of :mod:`channelopt.inspect` need a fit (an empty log with ``as_of`` will do).
 
     A ``ValueError`` and an ``AttributeError`` (as scikit-learn's
     ``NotFittedError``), so ``hasattr(model, "state_")`` is False before a fit.
@@ -15,7 +19,7 @@ class NotFittedError(ValueError, AttributeError):
     --------
     >>> import channelopt as co
     >>> try:
-    ...     co.ChannelModel(co.ArmSpace(channels=["email"])).choose_channel("c-1", now="2026-01-01")
+    ...     co.ChannelModel(co.ArmSpace(channels=["email"])).state_
     ... except co.NotFittedError as exc:
     ...     print(exc)
     this ChannelModel is not fitted yet: call fit(logs) first

@@ -7,6 +7,7 @@ no-op; fitting from one frame or from any chunking of it gives the same state; t
 of ``rank``; a save/load round trip where the class says it is ``persistent`` (and no ``save`` where it
 says not); decisions that do not depend on the batch or on the number of threads; propensities in
 (0, 1] that are the probabilities of the decisions made; the parameters (get_params, set_params, clone).
+An unfitted ChannelModel decides (from its prior) and saves; baselines may need a fit first.
 """
 
 from __future__ import annotations
@@ -135,10 +136,28 @@ def _same_float(a: float, b: float) -> bool:
 
 @parametrize_policies
 def test_rank_agrees_with_choose_channel(cls: type[Policy], params: dict[str, Any]) -> None:
-    policy = _fitted(cls, params)
+    _assert_rank_agrees(_fitted(cls, params), params["space"])
+
+
+@pytest.mark.parametrize("params", [c.values[1] for c in CASES if c.values[0] is co.ChannelModel],
+                         ids=[c.id for c in CASES if c.values[0] is co.ChannelModel])
+def test_an_unfitted_channel_model_decides(params: dict[str, Any], tmp_path: Any) -> None:
+    """ChannelModel decides before any data (every customer from the prior), as rank and after a save;
+    the baselines may still need a fit (NotFittedError)."""
+    policy = co.ChannelModel(**params)
+    assert not hasattr(policy, "state_")
+    _assert_rank_agrees(policy, params["space"])
+    policy.save(tmp_path / "policy")
+    back = co.load(tmp_path / "policy")
+    assert not hasattr(back, "state_")
     table = _customers(params["space"])
+    pd.testing.assert_frame_equal(back.rank(table, NOW), policy.rank(table, NOW))
+
+
+def _assert_rank_agrees(policy: Policy, space: co.ArmSpace) -> None:
+    table = _customers(space)
     plan = policy.rank(table, NOW)
-    extra = list(params["space"].extra)
+    extra = list(space.extra)
     for i in range(len(table)):
         cid, tz = table["customer_id"][i], table["tz"][i]
         d = policy.choose_channel(cid, NOW, tz=tz)

@@ -100,7 +100,7 @@ def _capacity(text: str | None) -> dict[str, int] | None:
 
 
 def _parse_customer(model: ChannelModel, text: str) -> Any:
-    kind = model.state_.index.kind
+    kind = model._state().index.kind  # an unfitted model: its cold store (no customer)
     if kind == "int":
         try:
             return int(text.strip())
@@ -167,7 +167,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     check_scalar(args.level, "--level", float, min_val=0, max_val=1, include_boundaries="neither")
     model = load_model(args.model)
     customer = _parse_customer(model, args.customer)
-    row = model.state_.index.row_of(customer)
+    row = model._state().index.row_of(customer)
     table = model.explain(customer, level=args.level)
     if row >= 0:
         head = f"Customer {customer!r} as of {model.as_of_}: posterior per arm, {args.level:.0%} credible interval."

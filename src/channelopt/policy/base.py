@@ -39,7 +39,7 @@ import pandas as pd
 
 from channelopt.core.arms import ArmSpace
 from channelopt.core.decision import Decision
-from channelopt.data.schema import encode_logs
+from channelopt.data.schema import REQUIRED_COLUMNS, encode_logs
 from channelopt.data.sources import iter_frames
 from channelopt.data.tz import as_utc_timestamp
 from channelopt.state.ingest import Ingestion
@@ -57,6 +57,8 @@ def read_logs(job: Ingestion, logs: Any, space: ArmSpace, default_tz: str, *, pr
 
     Empty chunks (a header-only file in a glob) are skipped wherever they come; row
     numbers in error messages count every row read, including those ``keep`` drops.
+    Logs with no row at all (no chunk, or only empty ones) need the job's ``as_of``:
+    the result then learned nothing and has its watermark at ``as_of``.
 
     Parameters
     ----------
@@ -91,6 +93,11 @@ def read_logs(job: Ingestion, logs: Any, space: ArmSpace, default_tz: str, *, pr
     seen = empty_seen = False
     for frame in frames:
         if len(frame) == 0:  # e.g. a header-only file in a glob: skipped wherever it comes
+            if not empty_seen:
+                missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+                if missing and len(frame.columns) and job.as_of_ns is not None:  # columns, but not a log's
+                    raise ValueError(f"logs: missing required column {missing[0]!r} (columns present: "
+                                     f"{', '.join(map(str, frame.columns))})")
             empty_seen = True
             continue
         n_rows = len(frame)
@@ -100,8 +107,10 @@ def read_logs(job: Ingestion, logs: Any, space: ArmSpace, default_tz: str, *, pr
             job.add(encode_logs(frame, space, default_tz, row_offset=offset))
         offset += n_rows
         seen = True
-    if not seen:
-        raise ValueError("logs: the frame is empty (0 rows)" if empty_seen else "logs: no frames to learn from")
+    if not seen and job.as_of_ns is None:  # with as_of: a fit of no rows (the watermark at as_of; a fitted
+        # model counts its kept pending sends due by then)
+        raise ValueError(("logs: the frame is empty (0 rows)" if empty_seen else "logs: no frames to learn from")
+                         + "; give as_of to fit no rows (the watermark moves to as_of, decisions use the prior)")
     return job.finish()
 
 

@@ -124,7 +124,7 @@ class EventsMixin:
     def _continue_contacts(self, previous: Self) -> None:
         """Take over ``previous``'s contact store and state, so that :meth:`fit` refits over it (CLI refits)."""
         prev = previous._contacts
-        self._contacts.attach(prev.store_db(), previous.state_, prev.snap.folded)
+        self._contacts.attach(prev.store_db(), prev.snap.store, prev.snap.folded)  # store None: never fitted
 
     def forget(self, customer_ids: Any) -> int:
         """Erase customers: statistics, index entries, contact events, segment and history.
@@ -219,7 +219,7 @@ class EventsMixin:
                              f"(known: {', '.join(self.space.channels)})")
         at = to_utc_ns(contacts["at"], "at", allow_null=False)
         with self._lock:
-            st = self._state()
+            st = self.state_  # learned state needed (an unfitted model: fit an empty log with as_of first)
             # new customers get empty rows in every array: the ledger's growth (a "keep" of no consent bit)
             ids = contacts["customer_id"].reset_index(drop=True)
             grown = apply_events(st, [Event(0, customer_key(c), "keep", 0, -1, 0, 0) for c in ids])

@@ -197,8 +197,8 @@ def choose_fast(model: Any, customer_id: Any, now: Any, allowed_channels: Iterab
     """
     snap = model._contacts.current()  # one snapshot: the store and the contact events after it
     st = snap.store
-    if st is None:
-        return None
+    if st is None:  # not fitted: every customer is unknown, decided from the declared prior (else uniform)
+        st = model._cold
     view = model.__dict__.get("_single_view")
     if view is None or view.config is not model.config:
         view = model_view(model)

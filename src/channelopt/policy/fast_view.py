@@ -43,13 +43,11 @@ class StoreView:
     unsubscribed, last complaint)`` and ``hist`` the send history ``(minutes,
     channels)`` for :func:`~channelopt.kernels.single.choose_one`; ``empty`` a
     one-row empty history (unknown customers). No copy but the prior tables (a
-    few rows). The id index, sends and responses keep the store's own types
-    (writable when fitted, read-only when memory-mapped), so that the kernels
-    they reach (:func:`~channelopt.kernels.hashing.lookup_one`,
-    :func:`~channelopt.kernels.decide.decide_core`) are the general path's
-    compiled ones; the other arrays are read-only views, so that the rule kernel
-    has one signature. Every array must be C-contiguous with the expected dtype
-    and shape; else ``ok`` is False and the general path runs. ``locate_fn`` and
+    few rows, writable as the general path's). Every store array is a read-only
+    view, so that fitted and memory-mapped stores share one signature of each
+    kernel (a service's first call after ``load`` finds it compiled). Every array
+    must be C-contiguous with the expected dtype and shape; else ``ok`` is False
+    and the general path runs. ``locate_fn`` and
     ``choose_fn`` are the kernels' compiled entry points for these types, once
     known (:func:`call`). The view holds no reference to the store.
 
@@ -59,7 +57,7 @@ class StoreView:
     >>> logs = pd.DataFrame({"customer_id": ["a"], "sent_at": ["2026-01-01"], "channel": ["sms"],
     ...                      "responded_at": [None]})
     >>> view = StoreView(co.ChannelModel(co.ArmSpace(channels=["email", "sms"])).fit(logs).state_)
-    >>> view.ok, view.kind, view.hist[0].flags.writeable
+    >>> view.ok, view.kind, view.arrays[0].flags.writeable
     (True, 'str', False)
     """
 
@@ -91,12 +89,11 @@ class StoreView:
                       and arr.shape == shape for arr, dt, shape in checks)
         if not self.ok:
             return
-        own = [arr.view(np.ndarray) for arr, _, _ in checks]  # base-class views (a memmap is an ndarray)
-        ro = [_read_only(arr) for arr in own[3:9]]
-        self.arrays = (own[0], own[1], prior, *ro[:4])
-        self.hist = (ro[4], ro[5])
-        self.ids = tuple(own[9:])
-        self.consent, self.unsub = ro[1], ro[2]
+        ro = [_read_only(arr) if k != 2 else arr for k, (arr, _, _) in enumerate(checks)]
+        self.arrays = tuple(ro[:7])
+        self.hist = (ro[7], ro[8])
+        self.ids = tuple(ro[9:])
+        self.consent, self.unsub = ro[4], ro[5]
         self.empty = (_read_only(np.full((1, n_hist), HISTORY_EMPTY, np.int32)),
                       _read_only(np.zeros((1, n_hist), np.int8)))
 
@@ -110,6 +107,21 @@ def store_view(st: Any) -> StoreView:
     return view
 
 
+def _type_key(value: Any) -> Any:
+    """What numba's ``typeof`` reads of a fast-path argument, cheaply: an array's class, dtype, rank,
+    layout, writeability and alignment; a tuple's items; a scalar's class."""
+    if isinstance(value, np.ndarray):
+        flags = value.flags
+        return (type(value), value.dtype.num, value.ndim, flags.c_contiguous, flags.writeable, flags.aligned)
+    if type(value) is tuple:
+        return tuple(_type_key(v) for v in value)
+    return type(value)
+
+
+#: compiled entry points by (kernel, argument type key), shared by every store whose arguments have those types
+_ENTRIES: dict[tuple[Any, Any], Any] = {}
+
+
 def call(kernel: Any, args: tuple) -> tuple[Any, Any]:
     """``(kernel(*args), entry)``: the call through the dispatcher, and the compiled entry point of this
     signature for the next calls.
@@ -119,8 +131,15 @@ def call(kernel: Any, args: tuple) -> tuple[Any, Any]:
     and writeability), so the dispatcher's type resolution (~1 us for 20
     arguments) is done once per store and later calls go straight to the
     compiled function (the same machine code; numba's ``Dispatcher.overloads``).
+    The entry point is found once per process and signature (``numba.typeof`` of
+    20 arguments takes ~0.5 ms) and remembered under a cheap key of the argument
+    types, so a store loaded later calls it at once, without the dispatcher.
     ``entry`` is the dispatcher itself when the entry point cannot be found.
     """
+    key = (kernel, _type_key(args))
+    fn = _ENTRIES.get(key)
+    if fn is not None:
+        return fn(*args), fn
     result = kernel(*args)
     fn = kernel
     try:
@@ -129,6 +148,8 @@ def call(kernel: Any, args: tuple) -> tuple[Any, Any]:
             fn = cres.entry_point
     except Exception:  # noqa: BLE001 -- numba internals changed: keep the dispatcher
         fn = kernel
+    if len(_ENTRIES) < _CACHE_MAX:
+        _ENTRIES[key] = fn
     return result, fn
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 from channelopt.core.arms import ArmSpace
 from channelopt.core.config import ModelConfig
 from channelopt.core.decision import Decision
+from channelopt.core.prior import declared_prior
 from channelopt.data.tz import NAT
 from channelopt.exceptions import NOT_FITTED, NotFittedError
 from channelopt.kernels.smoothing import hour_kernel
@@ -26,6 +27,7 @@ from channelopt.policy.readout import ReadoutMixin
 from channelopt.policy.rules import RulesMixin
 from channelopt.state.contact_state import ContactState
 from channelopt.state.contact_store import ContactStore
+from channelopt.state.declared import cold_store
 from channelopt.state.ingest import Ingestion
 from channelopt.state.ledger import Event, apply_events, customer_key
 from channelopt.state.store import PosteriorStore
@@ -74,6 +76,18 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
     resolve : {"window", "reply"}, default "window"
         Count every send when its response window closes (unbiased), or a
         replied send at its reply ("reply": faster, overrates arms whose traffic grows).
+    contact_store : path, optional
+        The contact store's SQLite file (default: beside the saved model).
+    prior : mapping, optional
+        What is known before any data, per dimension: one ``(rate, strength)``
+        (or :class:`channelopt.Prior`) for every arm, or ``{arm: (rate, strength)}``,
+        e.g. ``{"channel": {"email": (0.03, 20), "sms": (0.05, 10)}}``: the arm's
+        prior is ``Beta(rate * strength, (1 - rate) * strength)``. Arms not named
+        are uniform, ``Beta(1, 1)``. Before any data the model decides from it;
+        after a fit it is the centre of each arm's empirical-Bayes mean, worth
+        ``strength`` sends, and the prior itself for arms nobody was sent on (see
+        :mod:`channelopt.state.declared`). A change applies to an unfitted
+        model at once, to a fitted one from its next fit.
 
     Attributes
     ----------
@@ -90,6 +104,14 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
     channel of the arm space is eligible unless ``allowed_channels`` /
     ``exclude`` say otherwise.
 
+    A model that has seen no data decides: ``choose_channel``, ``rank``,
+    ``explain``, ``posteriors`` and ``save`` treat every customer as unknown,
+    decided from ``prior`` (else uniform), with exact propensities and the
+    contact rules of its policy (consent stays default-deny). Only what needs
+    learned state (``state_``, ``observe_inbound``, reports) raises
+    :class:`~channelopt.NotFittedError`. ``fit(logs, as_of=T)`` of a log with no
+    rows starts the clock: the watermark is ``T``.
+
     Examples
     --------
     >>> space = ArmSpace(channels=["email", "sms"], wordings=["plain", "urgent"])
@@ -101,17 +123,26 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
     >>> d = model.choose_channel("c-1", now=pd.Timestamp("2026-11-23 09:00", tz="UTC"))
     >>> d.channel in ("email", "sms") and 0 < d.propensity <= 1
     True
+
+    Before any data (a new deployment), decisions come from the declared prior:
+
+    >>> cold = ChannelModel(space, prior={"channel": {"email": (0.01, 100), "sms": (0.2, 50)}})
+    >>> cold.choose_channel("someone", now="2026-11-23 09:00").channel
+    'sms'
+    >>> cold.fit([], as_of="2026-11-20").as_of_
+    Timestamp('2026-11-20 00:00:00+0000', tz='UTC')
     """
     def __init__(self, space: ArmSpace, response_window: Any = "72h", half_life: Any = "90D", seed: int = 0,
                  default_tz: str = "UTC", propensity_draws: int | None = None, prior_max_strength: float = 1000.0,
                  prior_sample: int = 5000, policy: ContactPolicy | None = None, hour_smoothing: float = 1.0,
-                 inbound_weight: float = 1.0, resolve: str = "window", contact_store: Any = None) -> None:
+                 inbound_weight: float = 1.0, resolve: str = "window", contact_store: Any = None,
+                 prior: Any = None) -> None:
         # the parameters, stored as given (the single source of truth: get_params / set_params / clone)
         self.__dict__.update(space=space, response_window=response_window, half_life=half_life, seed=seed,
                              default_tz=default_tz, propensity_draws=propensity_draws,
                              prior_max_strength=prior_max_strength, prior_sample=prior_sample, policy=policy,
                              hour_smoothing=hour_smoothing, inbound_weight=inbound_weight, resolve=resolve,
-                             contact_store=contact_store)
+                             contact_store=contact_store, prior=prior)
         if propensity_draws is not None:
             warnings.warn("propensity_draws is deprecated and has no effect (propensities are exact, by "
                           "quadrature); it will be removed in channelopt 0.3", FutureWarning, stacklevel=2)
@@ -145,6 +176,8 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
             _wording_dim=dims.index("wording") if "wording" in dims else -1,
             _weekday_dim=dims.index("weekday") if "weekday" in dims else -1,
             _extra_dims=[(k, dims.index(k)) for k in space.extra])
+        declared = declared_prior(self.prior, space)  # checked once here; None: nothing declared
+        self.__dict__.update(_declared=declared, _cold=cold_store(space, config.default_tz, declared))
         self.__dict__.pop("_single_view", None)  # the fast path's cache of the above
 
     def set_params(self, **params: Any) -> "ChannelModel":
@@ -165,7 +198,7 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
         >>> m.set_params(sede=5)
         Traceback (most recent call last):
         ...
-        ValueError: Invalid parameter 'sede' for estimator ChannelModel. Valid parameters are: ['contact_store', 'default_tz', 'half_life', 'hour_smoothing', 'inbound_weight', 'policy', 'prior_max_strength', 'prior_sample', 'propensity_draws', 'resolve', 'response_window', 'seed', 'space'].
+        ValueError: Invalid parameter 'sede' for estimator ChannelModel. Valid parameters are: ['contact_store', 'default_tz', 'half_life', 'hour_smoothing', 'inbound_weight', 'policy', 'prior', 'prior_max_strength', 'prior_sample', 'propensity_draws', 'resolve', 'response_window', 'seed', 'space'].
         """
         return super().set_params(**params)
 
@@ -226,7 +259,8 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
         # a refit from scratch keeps the consent state: recorded grants, and the unsubscriptions
         # the previous model had seen (rows sent by its watermark are not applied again)
         carried = previous is not None and not incremental and previous.watermark_ns != NAT
-        job = Ingestion(base, self.config, as_of_ns, unsub_after_ns=previous.watermark_ns if carried else None)
+        job = Ingestion(base, self.config, as_of_ns, unsub_after_ns=previous.watermark_ns if carried else None,
+                        declared=self._declared)
         keep = (lambda frame: _without_forgotten(frame, cs.db, tombs)) if tombs else None
         return job, keep, reach
 

@@ -13,6 +13,7 @@ import pandas as pd
 
 from channelopt._version import __version__
 from channelopt.core.config import ModelConfig
+from channelopt.core.prior import declared_prior, prior_from_json, prior_to_json
 from channelopt.core.values import short
 from channelopt.data.tz import NAT
 from channelopt.policy.contact import ContactPolicy
@@ -53,6 +54,17 @@ def _contacts_entry(path: Any, entry: Any) -> tuple[Path, str | None, int]:
     return (_default_contacts(Path(path)) if file == CONTACTS_FILE else Path(file)), store_id, seq
 
 
+def _prior_from(data: Any, path: Any, store: PosteriorStore) -> dict[str, Any] | None:
+    """The manifest's ``prior`` (the model's ``prior=``, as :class:`channelopt.Prior` values), checked."""
+    try:
+        prior = prior_from_json(data)
+        declared_prior(prior, store.space)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{version_directory(path) / MANIFEST}: field 'prior' is not a prior "
+                         f"({short(str(exc))})") from None
+    return prior
+
+
 def _policy_from(data: Any, path: Any) -> ContactPolicy | None:
     if data is None:
         return None
@@ -77,6 +89,10 @@ class PersistenceMixin:
         :func:`load` with the same key then requires: a file that a third party
         changed (and re-checksummed) is refused.
 
+        A model that was never fitted saves too: its ``prior`` and no customer,
+        the contact events recorded so far staying in its contact store;
+        :func:`load` gives back an unfitted model that makes the same decisions.
+
         Examples
         --------
         >>> import channelopt as co
@@ -92,7 +108,6 @@ class PersistenceMixin:
         path = Path(path)
         cs = self._contacts
         with self._lock:
-            self._state()  # not fitted: the usual error
             explicit = self.contact_store is not None
             target_path = Path(self.contact_store) if explicit else _default_contacts(path)
             with cs.write_lock:
@@ -108,18 +123,23 @@ class PersistenceMixin:
                     db.merge_from(own)
                     events = db.events_not_in(own.uids_through(snap.folded))
                     reach = db.max_seq()
-                st = apply_events(snap.store, events)
-                tombs = db.tombstones()
-                if tombs:  # customers forgotten by another process since this one loaded the model
-                    gone = db.forgotten(list(st.index.ids()), tombs) > np.iinfo(np.int64).min
-                    st = drop_customers(st, ~gone)
+                fitted = snap.store is not None
+                if fitted:
+                    st = apply_events(snap.store, events)
+                    tombs = db.tombstones()
+                    if tombs:  # customers forgotten by another process since this one loaded the model
+                        gone = db.forgotten(list(st.index.ids()), tombs) > np.iinfo(np.int64).min
+                        st = drop_customers(st, ~gone)
+                else:  # never fitted: the cold store, no event folded in (a load reads them all from the contact store)
+                    st, reach = self._cold, 0
                 contacts = {"file": str(target_path.resolve()) if explicit else CONTACTS_FILE,
                             "store_id": db.store_id, "seq": int(reach)}
                 st.save(path, {"library_version": __version__, "config": self.config.to_dict(),
                                "policy": None if self.policy is None else self.policy.to_dict(),
-                               "last_fit": dict(getattr(self, "last_fit_", {})), "contacts": contacts}, key=key)
+                               "last_fit": dict(getattr(self, "last_fit_", {})), "contacts": contacts,
+                               "prior": prior_to_json(self.prior)}, key=key)
                 if not (explicit or here):
-                    cs.attach(db, st, int(reach))  # the model's contact store is now the directory's
+                    cs.attach(db, st if fitted else None, int(reach))  # the directory's contact store is the model's
 
     @classmethod
     def load(cls, path: Any, *, verify: bool = True, key: bytes | str | None = None) -> Self:
@@ -157,6 +177,7 @@ class PersistenceMixin:
                     prior_max_strength=config.prior_max_strength, prior_sample=config.prior_sample,
                     hour_smoothing=config.hour_smoothing, inbound_weight=config.inbound_weight,
                     resolve=config.resolve, policy=_policy_from(manifest.get("policy"), path),
+                    prior=_prior_from(manifest.get("prior"), path, store),
                     contact_store=None if contacts.get("file") == CONTACTS_FILE else db_path)
         try:
             db = ContactStore(db_path, store.space.channels)
@@ -168,7 +189,9 @@ class PersistenceMixin:
                           stacklevel=2)
             db = ContactStore(None, store.space.channels)
         # a store that is not the one the model was saved with: none of its events are folded in yet
-        model._contacts.attach(db, store, folded if db.store_id == store_id else 0)
-        model.as_of_ = pd.Timestamp(store.watermark_ns, tz="UTC") if store.watermark_ns != NAT else None
-        model.last_fit_ = dict(manifest.get("last_fit", {}))
+        fitted = store.watermark_ns != NAT or store.n_customers > 0  # else saved before any fit: unfitted again
+        model._contacts.attach(db, store if fitted else None, folded if db.store_id == store_id and fitted else 0)
+        if fitted:
+            model.as_of_ = pd.Timestamp(store.watermark_ns, tz="UTC") if store.watermark_ns != NAT else None
+            model.last_fit_ = dict(manifest.get("last_fit", {}))
         return model

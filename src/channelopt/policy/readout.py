@@ -39,7 +39,6 @@ class ReadoutMixin:
         >>> float(lat.loc["sms", "replies"]), bool(lat.loc["sms", "q0.5"] < pd.Timedelta("11min"))
         (1.0, True)
         """
-        self._state()  # not fitted: the usual error
         qs = [float(q) for q in quantiles]
         for q in qs:
             if not 0 < q < 1:

@@ -15,7 +15,6 @@ from channelopt.core.config import parse_duration
 from channelopt.core.values import short
 from channelopt.data.schema import parse_booleans
 from channelopt.data.tz import as_utc_timestamp
-from channelopt.exceptions import NOT_FITTED, NotFittedError
 from channelopt.kernels.rules import contact_rules_many, hold_reasons_many
 from channelopt.policy.contact import ContactPolicy, channel_bits, policy_rules
 from channelopt.state.contact_state import Snapshot
@@ -79,10 +78,12 @@ class RulesMixin:
     """Contact rules of a batch of decisions (mixed into :class:`~channelopt.ChannelModel`)."""
 
     def _snapshot(self) -> Snapshot:
-        """The one snapshot (store and contact events together) a decision reads."""
+        """The one snapshot (store and contact events together) a decision reads; before any fit, the
+        model's cold store (no customer, the declared prior: :func:`channelopt.state.declared.cold_store`)
+        with the contact events recorded so far."""
         snap = self._contacts.current()
         if snap.store is None:
-            raise NotFittedError(NOT_FITTED)
+            return Snapshot(self._cold, snap.folded, snap.events)
         return snap
 
     def _mask(self, allowed: Iterable[str] | None, exclude: Iterable[str] | None) -> np.ndarray:
@@ -145,12 +146,18 @@ class RulesMixin:
             return _Rules(earliest, np.zeros(n_ch, np.int64), v, np.zeros(n_ch), None, None,
                           _consented(effective, n_ch), effective)
         known = rows >= 0
-        safe = np.where(known, rows, 0)
-        bits = np.where(known, st.consent[safe], 0).astype(np.uint32)
-        unsub = np.where(known, st.unsubscribed[safe], 0).astype(np.uint32)
-        hist_t = np.where(known[:, None], st.history_min[safe], HISTORY_EMPTY).astype(np.int32)
-        hist_c = np.where(known[:, None], st.history_channel[safe], 0).astype(np.int8)
-        complaint = np.where(known, st.last_complaint_min[safe], HISTORY_EMPTY).astype(np.int32)
+        if st.n_customers:
+            safe = np.where(known, rows, 0)
+            bits = np.where(known, st.consent[safe], 0).astype(np.uint32)
+            unsub = np.where(known, st.unsubscribed[safe], 0).astype(np.uint32)
+            hist_t = np.where(known[:, None], st.history_min[safe], HISTORY_EMPTY).astype(np.int32)
+            hist_c = np.where(known[:, None], st.history_channel[safe], 0).astype(np.int8)
+            complaint = np.where(known, st.last_complaint_min[safe], HISTORY_EMPTY).astype(np.int32)
+        else:  # nobody known (an unfitted model, or everyone forgotten): nothing recorded in the store
+            bits, unsub = np.zeros(n, np.uint32), np.zeros(n, np.uint32)
+            hist_t = np.full((n, n_hist), HISTORY_EMPTY, np.int32)
+            hist_c = np.zeros((n, n_hist), np.int8)
+            complaint = np.full(n, HISTORY_EMPTY, np.int32)
         recorded = snap.events
         if recorded:
             if n == 1 and not isinstance(ids, pd.Series):

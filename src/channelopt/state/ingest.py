@@ -20,6 +20,14 @@ whose resolution time lies in ``(W, T]``, then sets the watermark to ``T``:
   with an ``as_of`` that trails the log's completeness (e.g. yesterday's
   midnight), or refit from scratch with ``fit`` to include such rows.
 
+**Pending sends are kept** (:mod:`channelopt.state.pending`): a send pending at
+``T`` is stored with the model and counted by the first later ingestion whose
+``as_of`` reaches its resolution time, even when that ingestion is not given its
+row again; a row given again (the whole or a trailing log re-fed, or the row
+updated with its reply) updates the kept send instead of counting twice. So
+``partial_fit`` of only the rows new since the last call learns the same as one
+``fit`` of the whole log.
+
 A reply that comes after the window counts as none. ``unsubscribed`` and
 ``complained`` sends count as failures, and set per-customer, per-channel flags
 (and the last complaint time) as soon as they are sent by ``T``, pending or not:
@@ -46,12 +54,15 @@ import pandas as pd
 
 from channelopt import kernels as K
 from channelopt.core.config import ModelConfig
+from channelopt.core.prior import DeclaredPrior
 from channelopt.core.values import short
 from channelopt.data.schema import EncodedLogs
 from channelopt.data.tz import LATENCY_EDGES_S, NAT, latency_bins
 from channelopt.kernels import grouping as G
+from channelopt.state.declared import fit_declared_prior
 from channelopt.state.history import HISTORY_EMPTY, minutes_up
-from channelopt.state.priors import fit_population_prior, fit_segment_priors
+from channelopt.state.pending import COMPLAINED, UNSUBSCRIBED, PendingBook, identity_dims, send_keys, warn_streaming
+from channelopt.state.priors import fit_segment_priors
 from channelopt.state.rows import SeenRows, check_default_as_of, drop_repeats, wall_clock_ns
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -119,8 +130,9 @@ class Ingestion:
     """
 
     def __init__(self, store: PosteriorStore, config: ModelConfig, as_of_ns: int | None,
-                 unsub_after_ns: int | None = None) -> None:
+                 unsub_after_ns: int | None = None, declared: DeclaredPrior | None = None) -> None:
         self.base = store
+        self.declared = declared  # the model's prior= (channelopt.state.declared: how it meets the data)
         # unsubscriptions count from rows sent after this instant (default: the base's watermark),
         # so re-ingesting a log cannot undo a later re-grant of consent
         self.unsub_after_ns = store.watermark_ns if unsub_after_ns is None else unsub_after_ns
@@ -137,6 +149,15 @@ class Ingestion:
         self._started = False
         self.counts = {"rows": 0, "counted": 0, "responses": 0, "pending": 0, "before_watermark": 0,
                        "after_as_of": 0, "duplicates": 0}
+        self._identity = identity_dims(store.space)
+        self.book = PendingBook(store.pending, store.watermark_ns, config.window_ns, config.resolve == "reply")
+        self._segment_map: np.ndarray | None = None
+
+    @property
+    def moves_clock(self) -> bool:
+        """Whether the ingestion may be given no rows at all: it continues a fitted store to an explicit
+        ``as_of`` (moving the clock and counting the kept pending sends that resolve by then)."""
+        return self.as_of_ns is not None and self.base.watermark_ns != NAT
 
     def _start(self, as_of_ns: int) -> None:
         st = self.base
@@ -222,7 +243,8 @@ class Ingestion:
         def take(a: Any) -> Any:
             return a if whole else a[sel]
 
-        self.index, rows = self.index.extend(enc.customer_id if whole else enc.customer_id.iloc[sel])
+        ids = enc.customer_id if whole else enc.customer_id.iloc[sel]
+        self.index, rows = self.index.extend(ids)
         n = len(self.index)
         if n > self.sends.shape[0]:
             self.sends, self.responses = _grow(self.sends, n), _grow(self.responses, n)
@@ -247,8 +269,21 @@ class Ingestion:
         unsubscribed, complained = take(enc.unsubscribed), take(enc.complained)
         outcome, weight = K.resolve_sends(sent, resp, unsubscribed | complained, t, w, self.config.window_ns,
                                           self.config.resolve == "reply", self.config.half_life_ns)
+        # rows of sends kept pending by an earlier ingestion update them and count nothing themselves
+        segment_codes = take(enc.segment_codes) if enc.segment_codes is not None else None
+        seg_local = np.full(sent.shape[0], -1, dtype=np.int64)
+        if segment_codes is not None and (segment_codes >= 0).any():
+            named = segment_codes >= 0
+            seg_local[named] = self._segment_index(enc.segments)[segment_codes[named]]
+        outcomes = (np.where(unsubscribed, UNSUBSCRIBED, 0) | np.where(complained, COMPLAINED, 0)).astype(np.uint8)
+        keys = send_keys(ids, sent, arms, take(enc.event_hash) if enc.event_hash is not None else None, self._identity)
+        absorbed, new_unsub, n_open = self.book.match(keys, sent, resp, outcomes, seg_local)
+        self.book.add(rows, sent, resp, arms, outcomes, seg_local, keys, outcome, absorbed, t)
+        if absorbed.any():
+            outcome[absorbed] = K.BEFORE_WATERMARK
+            weight[absorbed] = 0.0
         tally = np.bincount(outcome, minlength=4)
-        self.counts["before_watermark"] += int(tally[K.BEFORE_WATERMARK])
+        self.counts["before_watermark"] += int(tally[K.BEFORE_WATERMARK]) - n_open  # (rows of counted sends stay)
         self.counts["pending"] += int(tally[K.PENDING])
         self.counts["counted"] += int(tally[K.COUNTED] + tally[K.RESPONDED])
         self.counts["responses"] += int(tally[K.RESPONDED])
@@ -256,7 +291,6 @@ class Ingestion:
         K.accumulate(rows, arms, weight, outcome, self.sends, self.responses, self.squares, parts)
         channel = arms[:, 0].astype(np.int8)  # at most 32 channels (uint32 masks)
         ok = np.flatnonzero(outcome == K.RESPONDED)
-        segment_codes = take(enc.segment_codes) if enc.segment_codes is not None else None
         if ok.size:
             bins = latency_bins(resp[ok] - sent[ok])
             np.add.at(self.latency, (channel[ok], bins), 1.0)
@@ -265,7 +299,7 @@ class Ingestion:
         # every send by T enters the contact history (idempotent: an identical send is kept once)
         sent_min = minutes_up(sent)
         K.remember_log_sends(rows, sent_min, channel, self.hist_t, self.hist_c, parts)
-        unsub = unsubscribed & (sent > self.unsub_after_ns)
+        unsub = unsubscribed & ((sent > self.unsub_after_ns) | new_unsub)
         for flags, target in ((unsub, self.unsub), (complained, self.compl)):
             f = np.flatnonzero(flags)
             if f.size:
@@ -322,7 +356,31 @@ class Ingestion:
         seg = np.where(seg >= 0, new_of[np.maximum(seg, 0)] if len(order) else -1, -1).astype(np.int16)
         self.segments = [self.segments[i] for i in order]
         self.latency_segment = self.latency_segment[order] if len(order) else self.latency_segment
+        self._segment_map = new_of
         return seg
+
+    def _count_pending(self, t: int) -> None:
+        """Count the kept sends that resolve by ``t`` (:mod:`channelopt.state.pending`), in buffer order."""
+        b = self.book
+        due = b.due(t)
+        if not due.size:
+            return
+        rows, sent, resp = b.row[due].astype(np.int64), b.sent[due], b.resp[due]
+        arms = np.ascontiguousarray(b.arms[due])
+        negative = (b.flags[due] & (UNSUBSCRIBED | COMPLAINED)) != 0
+        outcome, weight = K.resolve_sends(sent, resp, negative, t, int(NAT), self.config.window_ns,
+                                          self.config.resolve == "reply", self.config.half_life_ns)
+        K.accumulate(rows, arms, weight, outcome, self.sends, self.responses, self.squares, numba.get_num_threads())
+        ok = np.flatnonzero(outcome == K.RESPONDED)
+        self.counts["counted"] += int(due.size)
+        self.counts["responses"] += int(ok.size)
+        if ok.size:
+            channel, bins, seg = arms[ok, 0].astype(np.int64), latency_bins(resp[ok] - sent[ok]), b.seg[due][ok]
+            np.add.at(self.latency, (channel, bins), 1.0)
+            has = seg >= 0
+            if has.any():
+                self._grow_latency_segment()
+                np.add.at(self.latency_segment, (seg[has].astype(np.int64), channel[has], bins[has]), 1.0)
 
     def _update_segment(self, rows: np.ndarray, sent: np.ndarray, codes: np.ndarray, names: list[str]) -> None:
         """The latest send of this ingestion that names a segment sets the customer's segment
@@ -380,19 +438,23 @@ class Ingestion:
             self._held.clear()
         if not self._started:
             self._start(t)
+        self._count_pending(t)
         n = len(self.index)
         sends, responses, squares = _trim(self.sends, n), _trim(self.responses, n), _trim(self.squares, n)
         hashes = self.index.hashes
-        alpha, beta = fit_population_prior(sends, responses, hashes, self.base.space.offsets,
-                                           max_strength=self.config.prior_max_strength,
-                                           sample=self.config.prior_sample, by_hash=self.index.order,
-                                           squares=squares)
+        alpha, beta = fit_declared_prior(sends, responses, hashes, self.base.space.offsets, self.declared,
+                                         max_strength=self.config.prior_max_strength,
+                                         sample=self.config.prior_sample, by_hash=self.index.order,
+                                         squares=squares)
         self._grow_latency_segment()
         seg = self._sort_segments(n)
         seg_alpha, seg_beta = fit_segment_priors(sends, responses, hashes, self.base.space.offsets, seg,
                                                  len(self.segments), alpha, beta,
                                                  max_strength=self.config.prior_max_strength,
                                                  sample=self.config.prior_sample, squares=squares)
+        pending = self.book.finish(t, self._segment_map)
+        self.counts.update(self.book.counts, pending_kept=pending.n_pending)
+        warn_streaming(self.counts, self.base.watermark_ns, self.book.limit)
         totals = dict(self.base.counts)
         for k in ("counted", "responses"):
             totals[k] = totals.get(k, 0) + self.counts[k]
@@ -403,7 +465,7 @@ class Ingestion:
                        history_min=_trim(self.hist_t, n), history_channel=_trim(self.hist_c, n), latency=self.latency,
                        latency_segment=self.latency_segment, segments=tuple(self.segments),
                        prior_alpha=alpha, prior_beta=beta, segment=seg, segment_alpha=seg_alpha,
-                       segment_beta=seg_beta, watermark_ns=int(t), counts=totals)
+                       segment_beta=seg_beta, watermark_ns=int(t), counts=totals, pending=pending)
 
 
 

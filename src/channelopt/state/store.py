@@ -26,6 +26,7 @@ from channelopt.data.tz import LATENCY_EDGES_S, NAT
 from channelopt.state.format import check_fields, check_invariants
 from channelopt.state.history import HISTORY_EMPTY, HISTORY_SLOTS, minutes_up
 from channelopt.state.index import CustomerIndex
+from channelopt.state.pending import PendingSends, check_pending
 from channelopt.state.persist import MANIFEST, read_directory, version_directory, write_directory
 
 __all__ = ["FORMAT_VERSION", "PosteriorStore"]
@@ -84,6 +85,9 @@ class PosteriorStore:
     segment_alpha, segment_beta : float64 (n_segments, n_arms)
         Prior of every segment (empirical Bayes, shrunk toward the population
         prior; a segment too small for its own fit holds the population prior).
+    pending : PendingSends
+        The sends pending at the watermark (counted by a later ingestion) and the
+        recently counted ones (see :mod:`channelopt.state.pending`).
     """
 
     space: ArmSpace
@@ -109,9 +113,12 @@ class PosteriorStore:
     segment: np.ndarray | None = None
     segment_alpha: np.ndarray | None = None
     segment_beta: np.ndarray | None = None
+    pending: PendingSends | None = None
     squared_weights: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if self.pending is None:  # nothing kept: nothing is known of the sends counted before the watermark
+            object.__setattr__(self, "pending", PendingSends.empty(len(self.space.dimensions), self.watermark_ns))
         if self.squared_weights is None:  # whole sends (no decay, older files): q = n
             object.__setattr__(self, "squared_weights", self.sends)
         if self.squared_weights.shape != self.sends.shape:
@@ -198,6 +205,7 @@ class PosteriorStore:
                "latency_segment": self.latency_segment if self.latency_segment.shape[0] else
                np.zeros((0, len(self.space.channels), LATENCY_EDGES_S.size)),
                "segment": self.segment, "segment_alpha": self.segment_alpha, "segment_beta": self.segment_beta}
+        out.update(self.pending.arrays())
         out.update(self.index.arrays())
         return out
 
@@ -207,7 +215,8 @@ class PosteriorStore:
         manifest = {"format": "channelopt-model", "format_version": FORMAT_VERSION,
                     "space": self.space.to_dict(), "watermark_ns": int(self.watermark_ns),
                     "id_kind": self.index.kind, "n_customers": self.n_customers, "counts": dict(self.counts),
-                    "zones": list(self.zones), "segments": list(self.segments)}
+                    "zones": list(self.zones), "segments": list(self.segments),
+                    "pending_since_ns": int(self.pending.since_ns)}
         manifest.update(extra)
         write_directory(path, self.arrays(), manifest, key=key)
 
@@ -233,6 +242,8 @@ class PosteriorStore:
             raise ValueError(f"{mpath}: field 'arrays' has no entry {exc}") from None
         check_invariants(path, store.arrays(), kind=store.index.kind, n_channels=len(store.space.channels),
                          n_zones=len(store.zones), n_segments=len(store.segments), verify=verify)
+        check_pending(path, store.pending.arrays(), n_customers=store.n_customers, offsets=store.space.offsets,
+                      n_segments=len(store.segments))
         return store, manifest
 
     @classmethod
@@ -265,6 +276,13 @@ class PosteriorStore:
                              "segment_beta": ((n_seg, n_arms), np.float64)})
         if manifest["format_version"] >= 6:
             expected["squared_weights"] = ((n, n_arms), np.float32)
+        since = manifest.get("pending_since_ns", int(manifest["watermark_ns"]))
+        if not isinstance(since, int) or isinstance(since, bool) or not -(2**63) <= since < 2**63:
+            raise ValueError(f"{version_directory(path) / MANIFEST}: field 'pending_since_ns' must be a whole "
+                             f"number of ns (int64), got {short(since)}")
+        pending = PendingSends.from_arrays(a, len(space.dimensions), since)  # absent in older files: empty
+        if "pending_row" in a:
+            expected.update(pending.expected(len(space.dimensions)))
         for name, (shape, dtype) in expected.items():
             arr = a[name]
             if (shape is not None and arr.shape != shape) or arr.dtype != dtype:
@@ -285,7 +303,7 @@ class PosteriorStore:
                    zones, a["consent"], a["history_min"], a["history_channel"], a["latency"],
                    int(manifest["watermark_ns"]), dict(manifest.get("counts", {})), a["latency_segment"],
                    tuple(manifest["segments"]), a.get("segment"), a.get("segment_alpha"), a.get("segment_beta"),
-                   a.get("squared_weights") if manifest["format_version"] >= 6 else None)
+                   pending, squared_weights=a.get("squared_weights") if manifest["format_version"] >= 6 else None)
 
 
 def _before_checksums(manifest: dict[str, Any]) -> bool:
