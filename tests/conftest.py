@@ -136,7 +136,8 @@ def write_old_layout(path, arrays: dict, manifest: dict) -> None:
 
 
 def save_as_format(model: co.ChannelModel, path, version: int) -> None:
-    """Save ``model`` as format version ``version`` (3 or 4) in the layout of its time."""
+    """Save ``model`` as format version ``version`` (3 or 4) in the layout of its time (no
+    ``squared_weights``, which came with version 6)."""
     import tempfile
 
     from channelopt.state.persist import read_directory
@@ -146,6 +147,8 @@ def save_as_format(model: co.ChannelModel, path, version: int) -> None:
     model.save(tmp)
     manifest, arrays = read_directory(tmp)
     arrays = {k: np.array(v) for k, v in arrays.items()}
+    if version <= 5:  # no squared weights before version 6
+        del arrays["squared_weights"]
     if version <= 3:  # int64 ns complaint and zone times, row-order id hashes, int64 id order
         for name in ("last_complaint", "last_sent"):
             minutes = arrays.pop(f"{name}_min").astype(np.int64)

@@ -270,9 +270,12 @@ def test_choice_frequencies_match_exact_thompson_probabilities(model):
         exact_w[ranked["wording"].cat.codes.to_numpy()] * p_slot[slot]
     got = ranked["propensity"].to_numpy()
     # computed, not sampled (channelopt.kernels.propensity): measured MAE 7.7e-4 (the issue's bound: 0.03) and mean
-    # relative error 4.3%, of which ~1.5% is the Monte Carlo error of p_slot itself
+    # relative error 4.3%, of which ~1.5% is the Monte Carlo error of p_slot itself, when decay overrated the
+    # priors' strength; with the true strength (issue 14 part 3: the same priors as half_life=None) some hour
+    # priors are weak (Beta(0.44, 2.2)), where the quadrature is least exact (the known gap of
+    # docs/architecture.md, "propensities stay exact"): mean relative error 10.7%, as with half_life=None before
     assert np.abs(got - truth).mean() < 0.005
-    assert np.mean(np.abs(got - truth) / truth) < 0.10
+    assert np.mean(np.abs(got - truth) / truth) < 0.12
     # the channel factor alone, on a space with channels only (measured MAE 4e-4)
     only = co.ArmSpace(channels=SPACE.channels, hours=False, weekdays=False)
     m2 = co.ChannelModel(only, seed=11).fit(_logs().drop(columns="wording"), as_of="2026-11-15")

@@ -82,11 +82,12 @@ def test_log_kernels_do_not_depend_on_the_number_of_parts():
     for parts in (1, 2, 5):
         sends = np.zeros((customers, arms), np.float32)
         responses = np.zeros((customers, arms), np.float32)
+        squares = np.zeros((customers, arms), np.float32)
         hist_t = np.full((customers, 4), np.iinfo(np.int32).min, np.int32)
         hist_c = np.zeros((customers, 4), np.int8)
-        K.accumulate(rows, arm, weight, outcome, sends, responses, parts)
+        K.accumulate(rows, arm, weight, outcome, sends, responses, squares, parts)
         K.remember_log_sends(rows, minutes, channel, hist_t, hist_c, parts)
-        results.append((sends, responses, hist_t, hist_c))
+        results.append((sends, responses, hist_t, hist_c, squares))
     for other in results[1:]:
         for a, b in zip(results[0], other):
             np.testing.assert_array_equal(a, b)
@@ -101,3 +102,4 @@ def test_log_kernels_do_not_depend_on_the_number_of_parts():
         ok = counted & (arm[:, d] >= 0)
         np.add.at(expected, (rows[ok], arm[ok, d]), weight[ok])
     np.testing.assert_allclose(results[0][0], expected, rtol=1e-6)
+    np.testing.assert_array_equal(results[0][4], results[0][0])  # whole sends (no decay): squares == sends

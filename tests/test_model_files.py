@@ -279,6 +279,9 @@ def tamper_cases(base_path: Path, root: Path) -> dict[str, tuple[Path, dict[str,
         ("sends NaN", "sends", lambda a: a.__setitem__((0, 0), np.nan), "'sends' must be finite and >= 0"),
         ("sends negative", "sends", lambda a: a.__setitem__((0, 0), -1e30), "'sends' must be finite and >= 0"),
         ("responses infinite", "responses", lambda a: a.__setitem__((1, 1), np.inf), "'responses' must be finite"),
+        ("squared weights NaN", "squared_weights", lambda a: a.__setitem__((0, 0), np.nan),
+         "'squared_weights' must be finite and >= 0"),
+        ("squared weights short", "squared_weights", lambda a: a[:-1].copy(), "array 'squared_weights' is float32"),
         ("prior zero", "prior_alpha", lambda a: a.__setitem__(0, 0.0), "'prior_alpha' must be finite and > 0"),
         ("prior NaN", "prior_beta", lambda a: a.__setitem__(0, np.nan), "'prior_beta' must be finite and > 0"),
         ("segment prior negative", "segment_beta", lambda a: a.__setitem__((0, 0), -1.0), "'segment_beta'"),
@@ -286,7 +289,8 @@ def tamper_cases(base_path: Path, root: Path) -> dict[str, tuple[Path, dict[str,
         ("sends with extra rows", "sends", lambda a: np.vstack([a, a]), "array 'sends' is float32 (60,"),
         ("sends as float64", "sends", lambda a: a.astype(np.float64), "array 'sends' is float64"),
     ]:
-        verify = name in ("sends", "responses") and "extra rows" not in label and "float64" not in label
+        verify = (name in ("sends", "responses", "squared_weights") and "extra rows" not in label
+                  and "float64" not in label and "short" not in label)
         craft(case(f"crafted: {label}", message, verify=verify), name, change)
     p = case("crafted: hashes that do not match the ids", "'id_sorted_hashes' does not match the ids", verify=True)
     craft(p, "id_sorted_hashes", lambda a: np.arange(a.shape[0], dtype=np.uint64))

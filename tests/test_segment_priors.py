@@ -155,7 +155,11 @@ def model(logs: pd.DataFrame) -> co.ChannelModel:
 
 
 def test_new_customers_get_their_segments_best_channel(model: co.ChannelModel, population) -> None:
-    """No history at all: the segment prior alone decides -- mostly the segment's best channel."""
+    """No history at all: the segment prior alone decides -- most often the segment's best channel.
+
+    Measured shares of the best channel per segment: 0.69 / 0.49 / 0.73 / 0.61, as with
+    ``half_life=None`` (before issue 14 the decayed statistics overrated the priors' strength,
+    e.g. 160 instead of 5 for segment 1's email, and the shares were higher)."""
     st = model.state_
     ta, tb = st.prior_tables
     table = pd.DataFrame({"customer_id": [f"new-{i}" for i in range(4000)],
@@ -165,7 +169,8 @@ def test_new_customers_get_their_segments_best_channel(model: co.ChannelModel, p
         g = 1 + st.segments.index(str(s))
         best = SPACE.channels[int(np.argmax(ta[g, :3] / (ta[g, :3] + tb[g, :3])))]
         mine = picks["channel"][table["segment"] == s]
-        assert (mine == best).mean() > 0.5, (s, best, mine.value_counts().to_dict())
+        assert (mine == best).mean() > 0.4 and mine.value_counts().idxmax() == best, \
+            (s, best, mine.value_counts().to_dict())
     # the segment priors are the truth's segment means, not the population's
     truth = population.base_rate[:, None] * population.channel_effect
     for s in range(4):
@@ -273,8 +278,11 @@ class _WithoutSegments:
 
 def test_segment_priors_beat_the_pooled_bandit_in_closed_loop() -> None:
     """1,500 customers, 150 sends a day (one message per customer every 10 days), daily retraining.
-    Measured, % of the oracle over days 7-13 (seeds 0 / 1 / 2): with segments 24.4 / 30.6 / 27.5,
-    without 16.7 / 25.7 / 18.8, the pooled bandit 18.3 / 25.6 / 18.1."""
+    Measured, % of the oracle over days 7-13 (seeds 0 / 1 / 2): with segments 20.9 / 23.2 / 24.7,
+    without 17.3 / 19.6 / 18.7, the pooled bandit 18.3 / 19.4 / 18.8 -- what ``half_life=None``
+    gave before issue 14 part 3 (seeds 0 / 1: 21.0 / 22.6, 17.4 / 19.4, 18.3 / 19.4). Before it,
+    the decayed statistics overrated every prior's strength, which widened the margin in this
+    short horizon (one or two messages per customer)."""
     from channelopt.policy.baselines import PooledThompson
     from channelopt.sim import run
 
@@ -284,5 +292,5 @@ def test_segment_priors_beat_the_pooled_bandit_in_closed_loop() -> None:
            for name, policy in (("segments", co.ChannelModel(space, seed=0)),
                                 ("no segments", _WithoutSegments(co.ChannelModel(space, seed=0))),
                                 ("pooled", PooledThompson(space, seed=0)))}
-    assert pct["segments"] > pct["pooled"] + 3.0, pct
+    assert pct["segments"] > pct["pooled"] + 2.0, pct
     assert pct["segments"] > pct["no segments"] + 3.0, pct

@@ -246,5 +246,6 @@ def test_hour_smoothing_helps_customers_with_few_sends():
         segment_gains.append(_hour_recovery(with_segments, pop, end, rounds=6)[1] - near[1.0])
     # measured with the kernel normalised to sum 1: +0.013, +0.009; with the own hour weighted 1: +0.083, +0.039
     assert np.mean(gains) > 0.04, gains
-    # measured: +0.105, +0.079 (within one hour: 0.393 -> 0.498, 0.452 -> 0.531)
-    assert np.mean(segment_gains) > 0.05, segment_gains
+    # measured: +0.029, +0.053, as with half_life=None before issue 14 part 3 (+0.024, +0.053); before it the
+    # decayed statistics overrated the segment priors' strength, which made them count more (+0.105, +0.079)
+    assert np.mean(segment_gains) > 0.025, segment_gains

@@ -19,7 +19,7 @@ D = pd.Timedelta(days=1)
 EMAIL, SMS, PUSH, PLAIN, URGENT = 0, 1, 2, 3, 4
 HOUR0, WEEKDAY0 = 5, 29  # flat offsets of the hour and weekday blocks (3 channels + 2 wordings)
 
-PER_CUSTOMER = ("sends", "responses", "unsubscribed", "complained", "last_complaint_min", "last_sent_min")
+PER_CUSTOMER = ("sends", "responses", "squared_weights", "unsubscribed", "complained", "last_complaint_min", "last_sent_min")
 
 
 def sends(*rows: tuple) -> pd.DataFrame:
@@ -64,7 +64,7 @@ def assert_same_state(a, b, *, rtol: float = 0.0) -> None:
     assert list(x["ids"]) == list(y["ids"])
     for name in ("unsubscribed", "complained", "last_complaint_min", "last_sent_min", "zone"):
         np.testing.assert_array_equal(x[name], y[name], err_msg=name)
-    for name in ("sends", "responses"):
+    for name in ("sends", "responses", "squared_weights"):
         if rtol:
             np.testing.assert_allclose(x[name], y[name], rtol=rtol, atol=1e-7, err_msg=name)
         else:

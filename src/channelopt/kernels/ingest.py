@@ -64,15 +64,26 @@ def resolve_sends(sent, responded, negative, as_of, watermark, window, by_reply,
 
 
 @njit(cache=True, parallel=True)
-def accumulate(rows, arms, weight, outcome, sends, responses, parts) -> None:
+def accumulate(rows, arms, weight, outcome, sends, responses, squares, parts) -> None:
     """Add each counted send (``outcome`` of :func:`resolve_sends` ``COUNTED`` or
     ``RESPONDED``) to its customer's row, one arm per dimension.
 
     ``arms[i, d]`` is the flat arm index of row ``i`` in dimension ``d`` or -1
     (dimension unknown for that row). A response adds ``weight`` to both sends
-    and responses; any other counted send only to sends. The customers are
-    split in ``parts`` (``r % parts``; one per thread) and each part adds its
-    sends in log order, so the float sums do not depend on ``parts``.
+    and responses; any other counted send only to sends. Every counted send
+    also adds ``weight ** 2`` to ``squares`` (the sum of squared weights that
+    gives the effective sample size ``sends ** 2 / squares`` of the prior fit;
+    equal to ``sends`` for whole sends). The customers are split in ``parts``
+    (``r % parts``; one per thread) and each part adds its sends in log order,
+    so the float sums do not depend on ``parts``.
+
+    Examples
+    --------
+    >>> s, k, q = (np.zeros((1, 1), np.float32) for _ in range(3))
+    >>> accumulate(np.zeros(2, np.int64), np.zeros((2, 1), np.int16), np.array([1.0, 0.5]),
+    ...            np.array([RESPONDED, COUNTED], np.int8), s, k, q, 1)
+    >>> float(s[0, 0]), float(k[0, 0]), float(q[0, 0])
+    (1.5, 1.0, 1.25)
     """
     n, n_dims = arms.shape
     for p in prange(parts):
@@ -82,10 +93,12 @@ def accumulate(rows, arms, weight, outcome, sends, responses, parts) -> None:
             if r % parts != p or o < COUNTED:
                 continue
             w = weight[i]
+            w2 = w * w
             for d in range(n_dims):
                 j = arms[i, d]
                 if j >= 0:
                     sends[r, j] += w
+                    squares[r, j] += w2
                     if o == RESPONDED:
                         responses[r, j] += w
 
@@ -144,27 +157,44 @@ def remember_log_sends(rows, minutes, channels, hist_t, hist_c, parts) -> None:
 
 
 @njit(cache=True)
-def sample_in_order(sends, responses, order, sample):
-    """For every arm, ``(n, k)`` of the first ``sample`` customers in ``order`` with sends on it.
+def sample_in_order(sends, responses, squares, order, sample):
+    """For every arm, ``(n, k)`` of the first ``sample`` customers in ``order`` with sends on it,
+    as effective whole sends.
 
     One pass over the customers in ``order`` (for the prior: id-hash order),
-    stopping once every arm has its sample; ``k`` is capped at ``n``. Returns
+    stopping once every arm has its sample; ``k`` is capped at ``n``. Decayed
+    sends weigh less than one, so their sum ``n`` understates the information
+    they carry: the binomial noise of a weighted rate is ``p (1 - p) q / n ** 2``
+    with ``q`` the sum of squared weights (``squares``), so both ``n`` and ``k``
+    are scaled by ``n / q`` (``n_eff = n ** 2 / q``, ``k_eff = k n_eff / n``).
+    The factor is 1 when ``q == n`` (whole sends: no decay) or ``q == 0``, so
+    ``squares = sends`` gives ``n`` and ``k`` unchanged, bit for bit. Returns
     float64 arrays ``(n_arms, sample)`` and the count filled per arm.
+
+    Examples
+    --------
+    >>> n = np.array([[2.0], [1.0]], np.float32); k = np.array([[1.0], [1.0]], np.float32)
+    >>> q = np.array([[1.0], [1.0]], np.float32)   # row 0: four sends of weight 1/2
+    >>> out_n, out_k, count = sample_in_order(n, k, q, np.array([0, 1]), 2)
+    >>> out_n[0].tolist(), out_k[0].tolist(), count.tolist()
+    ([4.0, 1.0], [2.0, 1.0], [2])
     """
     n_arms = sends.shape[1]
     n_out = np.zeros((n_arms, sample))
     k_out = np.zeros((n_arms, sample))
     count = np.zeros(n_arms, dtype=np.int64)
     full = 0
-    for q in range(order.shape[0]):
-        r = order[q]
+    for o in range(order.shape[0]):
+        r = order[o]
         for j in range(n_arms):
             c = count[j]
             if c < sample:
                 s = np.float64(sends[r, j])
                 if s > 0:
-                    n_out[j, c] = s
-                    k_out[j, c] = min(np.float64(responses[r, j]), s)
+                    q = np.float64(squares[r, j])
+                    f = s / q if (q > 0.0 and q < s) else 1.0  # n_eff / n (>= 1: no weight exceeds 1)
+                    n_out[j, c] = s * f
+                    k_out[j, c] = min(np.float64(responses[r, j]), s) * f
                     count[j] = c + 1
                     if c + 1 == sample:
                         full += 1

@@ -225,11 +225,15 @@ class EventsMixin:
             grown = apply_events(st, [Event(0, customer_key(c), "keep", 0, -1, 0, 0) for c in ids])
             rows, _ = grown.index.rows_of(ids)
             sends, responses = np.array(grown.sends), np.array(grown.responses)
+            squares = np.array(grown.squared_weights)
             dt = np.maximum(st.watermark_ns - at, 0) if st.watermark_ns != NAT else np.zeros_like(at)
             h = self.config.half_life_ns
-            wt = (w * np.exp2(-dt / h)) if h else np.full(at.shape[0], w)
+            decay = np.exp2(-dt / h) if h else np.ones(at.shape[0])
+            wt = w * decay
             ch = codes.to_numpy(dtype=np.int64)
             np.add.at(sends, (rows, ch), wt.astype(np.float32))
             np.add.at(responses, (rows, ch), wt.astype(np.float32))
-            self.state_ = replace(grown, sends=sends, responses=responses)
+            # a contact counts as ``w`` sends of the contact's decay weight (``w`` of them squared: w * decay ** 2)
+            np.add.at(squares, (rows, ch), (w * decay * decay).astype(np.float32))
+            self.state_ = replace(grown, sends=sends, responses=responses, squared_weights=squares)
         return self

@@ -110,7 +110,7 @@ def drop_customers(store: PosteriorStore, keep: np.ndarray) -> PosteriorStore:
         index, _ = index.extend(ids)
     if index.kind is None and store.index.kind is not None:
         index = replace(index, kind=store.index.kind)
-    per_row = ("sends", "responses", "unsubscribed", "complained", "last_complaint_min", "last_sent_min", "zone",
+    per_row = ("sends", "responses", "squared_weights", "unsubscribed", "complained", "last_complaint_min", "last_sent_min", "zone",
                "consent", "history_min", "history_channel", "segment")
     return replace(store, index=index, pending=store.pending.keep_customers(keep),
                    **{f: np.ascontiguousarray(getattr(store, f)[keep]) for f in per_row})

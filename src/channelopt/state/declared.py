@@ -52,13 +52,15 @@ def fit_declared_prior(
     max_strength: float = 1000.0,
     sample: int = 5000,
     by_hash: np.ndarray | None = None,
+    squares: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The population prior of every arm: empirical Bayes combined with a declared prior.
 
     Parameters
     ----------
-    sends, responses, hashes, dim_offsets, max_strength, sample, by_hash
-        As in :func:`channelopt.state.priors.fit_population_prior`.
+    sends, responses, hashes, dim_offsets, max_strength, sample, by_hash, squares
+        As in :func:`channelopt.state.priors.fit_population_prior` (``squares``: the decayed
+        sums of squared send weights, which give each customer's effective number of sends).
     declared : DeclaredPrior or None
         The model's checked ``prior=`` (None: plain empirical Bayes).
 
@@ -79,7 +81,7 @@ def fit_declared_prior(
     0.2
     """
     alpha, beta = fit_population_prior(sends, responses, hashes, dim_offsets, max_strength=max_strength,
-                                       sample=sample, by_hash=by_hash)
+                                       sample=sample, by_hash=by_hash, squares=squares)
     if declared is None:
         return alpha, beta
     if by_hash is None:
@@ -96,7 +98,8 @@ def fit_declared_prior(
                                     np.ascontiguousarray(np.asarray(responses)[:, idx]), hashes,
                                     np.array([0, idx.size], dtype=np.int64), max_strength=max_strength,
                                     sample=sample, centre=declared.rate[idx], centre_weight=float(weight),
-                                    by_hash=by_hash)
+                                    by_hash=by_hash,
+                                    squares=None if squares is None else np.asarray(squares)[:, idx])
         alpha[idx], beta[idx] = a, b
     return alpha, beta
 

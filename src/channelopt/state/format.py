@@ -78,7 +78,7 @@ def check_invariants(path: Any, a: dict[str, np.ndarray], *, kind: str | None, n
     """Every invariant of the arrays ``a`` (already of the expected dtypes and shapes) the kernels rely on.
 
     With ``verify`` the index's hashes are also recomputed from the ids (a
-    wrong hash only loses look-ups) and the statistics ``sends``/``responses``
+    wrong hash only loses look-ups) and the statistics ``sends``/``responses``/``squared_weights``
     are checked finite and >= 0 (reading them whole, as the checksums do).
 
     Examples
@@ -119,7 +119,7 @@ def check_invariants(path: Any, a: dict[str, np.ndarray], *, kind: str | None, n
              f"names a channel outside 0..{n_channels - 1}")
     # the statistics are read whole only with verify (a wrong value there gives wrong numbers, not a crash:
     # the kernels clamp the failure count at 0 and every prior is checked positive below)
-    for name in (("sends", "responses") if verify else ()) + ("latency", "latency_segment"):
+    for name in (("sends", "responses", "squared_weights") if verify else ()) + ("latency", "latency_segment"):
         x = a[name]  # NaN fails both comparisons
         _all(f"{w} {name!r}", bool((x >= 0).all()) and bool((x < np.inf).all()), "must be finite and >= 0")
     for name in ("prior_alpha", "prior_beta", "segment_alpha", "segment_beta"):

@@ -36,9 +36,11 @@ watermark (so re-ingesting a log cannot undo a consent granted again since).
 
 Decay: a send resolved by ``T`` weighs ``0.5 ** ((T - sent_at) / half_life)``;
 moving the store from ``W`` to ``T`` multiplies existing statistics by
-``0.5 ** ((T - W) / half_life)``. So the statistics are a pure function of the
-set of counted sends and ``T``: one fit and any chunking of it agree (to float32
-rounding).
+``0.5 ** ((T - W) / half_life)``. The sum of squared weights (the store's
+``squared_weights``, which gives the prior fit each customer's effective number of
+sends) is kept the same way, decaying by the square of that factor. So the
+statistics are a pure function of the set of counted sends and ``T``: one fit and
+any chunking of it agree (to float32 rounding).
 """
 
 from __future__ import annotations
@@ -164,6 +166,7 @@ class Ingestion:
         self.index = st.index
         self.sends = _grow(np.asarray(st.sends, dtype=np.float32) * np.float32(decay), n)
         self.responses = _grow(np.asarray(st.responses, dtype=np.float32) * np.float32(decay), n)
+        self.squares = _grow(np.asarray(st.squared_weights, dtype=np.float32) * np.float32(decay * decay), n)
         self.unsub = _grow(np.array(st.unsubscribed, dtype=np.uint32), n)
         self.compl = _grow(np.array(st.complained, dtype=np.uint32), n)
         self.last_compl = _grow(np.array(st.last_complaint_min, dtype=np.int32), n)  # minutes, as stored
@@ -245,6 +248,7 @@ class Ingestion:
         n = len(self.index)
         if n > self.sends.shape[0]:
             self.sends, self.responses = _grow(self.sends, n), _grow(self.responses, n)
+            self.squares = _grow(self.squares, n)
             self.unsub, self.compl = _grow(self.unsub, n), _grow(self.compl, n)
             old = self.last_compl.shape[0]
             self.last_compl, self.last_sent = _grow(self.last_compl, n), _grow(self.last_sent, n)
@@ -284,7 +288,7 @@ class Ingestion:
         self.counts["counted"] += int(tally[K.COUNTED] + tally[K.RESPONDED])
         self.counts["responses"] += int(tally[K.RESPONDED])
         parts = numba.get_num_threads()
-        K.accumulate(rows, arms, weight, outcome, self.sends, self.responses, parts)
+        K.accumulate(rows, arms, weight, outcome, self.sends, self.responses, self.squares, parts)
         channel = arms[:, 0].astype(np.int8)  # at most 32 channels (uint32 masks)
         ok = np.flatnonzero(outcome == K.RESPONDED)
         if ok.size:
@@ -366,7 +370,7 @@ class Ingestion:
         negative = (b.flags[due] & (UNSUBSCRIBED | COMPLAINED)) != 0
         outcome, weight = K.resolve_sends(sent, resp, negative, t, int(NAT), self.config.window_ns,
                                           self.config.resolve == "reply", self.config.half_life_ns)
-        K.accumulate(rows, arms, weight, outcome, self.sends, self.responses, numba.get_num_threads())
+        K.accumulate(rows, arms, weight, outcome, self.sends, self.responses, self.squares, numba.get_num_threads())
         ok = np.flatnonzero(outcome == K.RESPONDED)
         self.counts["counted"] += int(due.size)
         self.counts["responses"] += int(ok.size)
@@ -436,24 +440,25 @@ class Ingestion:
             self._start(t)
         self._count_pending(t)
         n = len(self.index)
-        sends, responses = _trim(self.sends, n), _trim(self.responses, n)
+        sends, responses, squares = _trim(self.sends, n), _trim(self.responses, n), _trim(self.squares, n)
         hashes = self.index.hashes
         alpha, beta = fit_declared_prior(sends, responses, hashes, self.base.space.offsets, self.declared,
                                          max_strength=self.config.prior_max_strength,
-                                         sample=self.config.prior_sample, by_hash=self.index.order)
+                                         sample=self.config.prior_sample, by_hash=self.index.order,
+                                         squares=squares)
         self._grow_latency_segment()
         seg = self._sort_segments(n)
         seg_alpha, seg_beta = fit_segment_priors(sends, responses, hashes, self.base.space.offsets, seg,
                                                  len(self.segments), alpha, beta,
                                                  max_strength=self.config.prior_max_strength,
-                                                 sample=self.config.prior_sample)
+                                                 sample=self.config.prior_sample, squares=squares)
         pending = self.book.finish(t, self._segment_map)
         self.counts.update(self.book.counts, pending_kept=pending.n_pending)
         warn_streaming(self.counts, self.base.watermark_ns, self.book.limit)
         totals = dict(self.base.counts)
         for k in ("counted", "responses"):
             totals[k] = totals.get(k, 0) + self.counts[k]
-        return replace(self.base, index=self.index, sends=sends, responses=responses,
+        return replace(self.base, index=self.index, sends=sends, responses=responses, squared_weights=squares,
                        unsubscribed=_trim(self.unsub, n), complained=_trim(self.compl, n),
                        last_complaint_min=_trim(self.last_compl, n), last_sent_min=_trim(self.last_sent, n),
                        zone=_trim(self.zone, n), zones=tuple(self.zones), consent=_trim(self.consent, n),

@@ -83,6 +83,7 @@ def apply_events(store: PosteriorStore, events: list[Event]) -> PosteriorStore:
         else:
             consent[r], unsub[r] = _fold(e, int(consent[r]), int(unsub[r]))
     return replace(store, index=index, sends=grown(store.sends), responses=grown(store.responses),
+                   squared_weights=grown(store.squared_weights),
                    unsubscribed=unsub, complained=grown(store.complained),
                    last_complaint_min=grown(store.last_complaint_min, HISTORY_EMPTY),
                    last_sent_min=grown(store.last_sent_min, HISTORY_EMPTY),

@@ -8,6 +8,17 @@ It is parameterised by its mean ``m`` and strength ``s = alpha + beta`` (the
 ``s`` bounded to ``[0.5, max_strength]``. Arms with no history get the pooled
 rate of their dimension with strength 2.
 
+Decayed sends weigh ``w < 1``, and their sum ``n`` is not a number of sends: the
+binomial noise of a weighted rate ``k / n`` is ``p (1 - p) q / n ** 2`` with
+``q = sum(w ** 2)``, i.e. that of ``n_eff = n ** 2 / q >= n`` whole sends. Taking
+``n`` for whole sends overstates the noise, leaves too little of the spread of
+the rates to the population and drives the strength to ``max_strength``. So
+every customer enters the likelihood with ``n_eff`` sends and ``k n_eff / n``
+responses (``squares`` = the store's ``squared_weights``); without decay
+``q == n`` and nothing changes, bit for bit. The fitted strength is then in
+whole sends, while a customer's posterior adds the decayed ``n``: forgetting
+still moves every customer toward the prior.
+
 Two weak hyperpriors make the optimum unique and interior, so the fit is well
 conditioned: the mean gets ``Beta(1 + 2 p, 1 + 2 (1 - p))`` where ``p`` is the
 pooled response rate of the arm's dimension (an arm on which nobody answered yet
@@ -45,14 +56,18 @@ SEGMENT_MEAN_PSEUDO = 50.0
 SEGMENT_MIN_CUSTOMERS = 30
 
 
-def _columns(sends, responses, hashes, sample, by_hash=None):
+def _columns(sends, responses, hashes, sample, by_hash=None, squares=None):
     """``(n, k)`` per arm: the sends and responses of the first ``sample`` customers in id-hash
-    order among those with sends on it (``k`` capped at ``n``), in that order."""
+    order among those with sends on it (``k`` capped at ``n``), in that order, as effective
+    whole sends (``n ** 2 / q`` with ``q`` = ``squares``; ``squares=None``: ``n`` as it is)."""
     sends = np.ascontiguousarray(sends)
+    squares = sends if squares is None else np.ascontiguousarray(squares)
+    if squares.shape != sends.shape:
+        raise ValueError(f"squares: shape {squares.shape}, expected that of sends {sends.shape}")
     if by_hash is None:
         by_hash = np.argsort(np.asarray(hashes), kind="stable")
     sample = int(max(0, min(sample, sends.shape[0])))
-    n, k, count = K.sample_in_order(sends, np.ascontiguousarray(responses),
+    n, k, count = K.sample_in_order(sends, np.ascontiguousarray(responses), squares,
                                     np.ascontiguousarray(by_hash, dtype=np.int64), sample)
     return [(n[j, :count[j]], k[j, :count[j]]) for j in range(sends.shape[1])]
 
@@ -80,6 +95,7 @@ def fit_population_prior(
     centre: np.ndarray | None = None,
     centre_weight: float = _MEAN_PSEUDO,
     by_hash: np.ndarray | None = None,
+    squares: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit ``Beta(alpha_j, beta_j)`` for every arm ``j`` from per-customer statistics.
 
@@ -104,6 +120,11 @@ def fit_population_prior(
     by_hash : array (n_customers,) of int, optional
         The customers' rows sorted by ``hashes`` (``CustomerIndex.order``);
         computed with a stable argsort when not given.
+    squares : array (n_customers, n_arms), optional
+        Decayed sums of squared send weights ``q``: each customer counts as
+        ``n ** 2 / q`` sends with ``k n / q`` responses (its effective sample
+        size). Default (None) and ``squares == sends`` (whole sends): ``n``
+        and ``k`` as they are.
 
     Returns
     -------
@@ -117,12 +138,21 @@ def fit_population_prior(
     >>> a, b = fit_population_prior(n, k, np.arange(3000, dtype=np.uint64), np.array([0, 1]))
     >>> round(float(a[0] / (a[0] + b[0])), 2), bool(10 < a[0] + b[0] < 40)
     (0.1, True)
+
+    The same customers seen through 80 sends of weight 1/2 each: ``n = 40``
+    again, but each rate is as precise as 80 sends; with ``squares`` the fit
+    knows it (without, the spread looks like noise and the strength is overrated):
+
+    >>> k80 = rng.binomial(80, p)[:, None] / 2.0
+    >>> a, b = fit_population_prior(n, k80, np.arange(3000, dtype=np.uint64), np.array([0, 1]), squares=n / 2)
+    >>> bool(10 < a[0] + b[0] < 40)
+    True
     """
     n_arms = int(dim_offsets[-1])
     alpha = np.empty(n_arms)
     beta = np.empty(n_arms)
     max_strength = float(max_strength)
-    cols = _columns(sends, responses, hashes, sample, by_hash)
+    cols = _columns(sends, responses, hashes, sample, by_hash, squares)
     dim_of = np.searchsorted(dim_offsets, np.arange(n_arms), side="right") - 1
     tot_n = np.array([cols[j][0].sum() for j in range(n_arms)])
     tot_k = np.array([cols[j][1].sum() for j in range(n_arms)])
@@ -268,6 +298,7 @@ def fit_segment_priors(
     *,
     max_strength: float = 1000.0,
     sample: int = 5000,
+    squares: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Empirical-Bayes prior of every segment, shrunk toward the population prior.
 
@@ -294,7 +325,7 @@ def fit_segment_priors(
         Number of segments (rows of the result).
     population_alpha, population_beta : arrays (n_arms,)
         The population prior (:func:`fit_population_prior`).
-    max_strength, sample :
+    max_strength, sample, squares :
         As in :func:`fit_population_prior`.
 
     Returns
@@ -328,8 +359,10 @@ def fit_segment_priors(
         if rows.size < SEGMENT_MIN_CUSTOMERS:
             continue
         sub_s, sub_k = sends[rows], responses[rows]
+        sub_q = None if squares is None else np.asarray(squares)[rows]
         a, b = fit_population_prior(sub_s, sub_k, hashes[rows], dim_offsets, max_strength=max_strength,
-                                    sample=sample, centre=centre, centre_weight=SEGMENT_MEAN_PSEUDO)
+                                    sample=sample, centre=centre, centre_weight=SEGMENT_MEAN_PSEUDO,
+                                    squares=sub_q)
         seen = np.asarray(sub_s > 0).any(axis=0)
         alpha[s, seen], beta[s, seen] = a[seen], b[seen]
     return alpha, beta

@@ -31,11 +31,12 @@ from channelopt.state.persist import MANIFEST, read_directory, version_directory
 
 __all__ = ["FORMAT_VERSION", "PosteriorStore"]
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 #: Older format versions :meth:`PosteriorStore.load` still reads (missing arrays get their defaults;
 #: version 3 and earlier held int64 ns times, row-order id hashes and an int64 id order; version 4
-#: and earlier have no manifest checksum).
-READABLE_VERSIONS = (2, 3, 4, 5)
+#: and earlier have no manifest checksum; version 5 and earlier have no ``squared_weights``, which
+#: load as ``sends``: every stored send counts as a whole one in the next prior fit).
+READABLE_VERSIONS = (2, 3, 4, 5, 6)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,12 @@ class PosteriorStore:
     ----------
     sends, responses : float32 (n_customers, n_arms)
         Decayed sufficient statistics as of ``watermark_ns``.
+    squared_weights : float32 (n_customers, n_arms)
+        Decayed sum of the squared weights of the sends (``sum(w ** 2)``; it decays
+        by the square of the sends' factor), so that the prior fit counts a customer
+        as ``sends ** 2 / squared_weights`` effective sends
+        (:mod:`channelopt.state.priors`). Equal to ``sends`` without decay; when not
+        given (files before format version 6, hand-made stores) it is ``sends``.
     unsubscribed, complained : uint32 (n_customers,)
         Bit ``c`` set when the customer unsubscribed / complained on channel ``c``.
     last_complaint_min : int32 (n_customers,)
@@ -107,10 +114,16 @@ class PosteriorStore:
     segment_alpha: np.ndarray | None = None
     segment_beta: np.ndarray | None = None
     pending: PendingSends | None = None
+    squared_weights: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.pending is None:  # nothing kept: nothing is known of the sends counted before the watermark
             object.__setattr__(self, "pending", PendingSends.empty(len(self.space.dimensions), self.watermark_ns))
+        if self.squared_weights is None:  # whole sends (no decay, older files): q = n
+            object.__setattr__(self, "squared_weights", self.sends)
+        if self.squared_weights.shape != self.sends.shape:
+            raise ValueError(f"squared_weights: shape {self.squared_weights.shape}, "
+                             f"expected that of sends {self.sends.shape}")
         # stores built without segments (older files, hand-made stores): nobody has one
         if self.segment is None:
             object.__setattr__(self, "segment", np.full(self.sends.shape[0], -1, dtype=np.int16))
@@ -183,7 +196,8 @@ class PosteriorStore:
 
     # -- persistence ----------------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
-        out = {"sends": self.sends, "responses": self.responses, "unsubscribed": self.unsubscribed,
+        out = {"sends": self.sends, "responses": self.responses, "squared_weights": self.squared_weights,
+               "unsubscribed": self.unsubscribed,
                "complained": self.complained, "last_complaint_min": self.last_complaint_min,
                "prior_alpha": self.prior_alpha, "prior_beta": self.prior_beta, "last_sent_min": self.last_sent_min,
                "zone": self.zone, "consent": self.consent, "history_min": self.history_min,
@@ -260,6 +274,8 @@ class PosteriorStore:
         if manifest["format_version"] >= 3:
             expected.update({"segment": ((n,), np.int16), "segment_alpha": ((n_seg, n_arms), np.float64),
                              "segment_beta": ((n_seg, n_arms), np.float64)})
+        if manifest["format_version"] >= 6:
+            expected["squared_weights"] = ((n, n_arms), np.float32)
         since = manifest.get("pending_since_ns", int(manifest["watermark_ns"]))
         if not isinstance(since, int) or isinstance(since, bool) or not -(2**63) <= since < 2**63:
             raise ValueError(f"{version_directory(path) / MANIFEST}: field 'pending_since_ns' must be a whole "
@@ -287,7 +303,7 @@ class PosteriorStore:
                    zones, a["consent"], a["history_min"], a["history_channel"], a["latency"],
                    int(manifest["watermark_ns"]), dict(manifest.get("counts", {})), a["latency_segment"],
                    tuple(manifest["segments"]), a.get("segment"), a.get("segment_alpha"), a.get("segment_beta"),
-                   pending)
+                   pending, squared_weights=a.get("squared_weights") if manifest["format_version"] >= 6 else None)
 
 
 def _before_checksums(manifest: dict[str, Any]) -> bool:
