@@ -60,7 +60,8 @@ from channelopt import kernels as K
 from channelopt.data.schema import EncodedLogs
 from channelopt.data.tz import NAT, local_hour_weekday
 from channelopt.kernels.win import win_many
-from channelopt.state.priors import fit_population_prior, fit_segment_priors
+from channelopt.state.declared import fit_declared_prior
+from channelopt.state.priors import fit_segment_priors
 
 __all__ = ["AUTO_FALLBACK", "CANDIDATES", "HORIZON", "MIN_ESS", "MIN_ROWS", "ExplorationChoice", "LogTap",
            "TappedIngestion", "choose_exploration", "effective_exploration", "one_se_choice"]
@@ -224,8 +225,8 @@ def _snips_terms(reward: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray, 
     return value, influence, total * total / float(np.dot(w, w))
 
 
-def _honest_priors(store: Any, rows: np.ndarray, sends: np.ndarray, responses: np.ndarray, max_strength: float,
-                   sample: int) -> tuple[np.ndarray, np.ndarray]:
+def _honest_priors(store: Any, rows: np.ndarray, sends: np.ndarray, responses: np.ndarray, squares: np.ndarray,
+                   max_strength: float, sample: int, declared: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """Prior tables ``[1 + n_segments, n_arms]`` fitted, as the ingestion fits them, on the statistics of the
     evaluated customers without the evaluated sends (state rows ``rows``)."""
     offsets = np.asarray(store.space.offsets)
@@ -234,10 +235,12 @@ def _honest_priors(store: Any, rows: np.ndarray, sends: np.ndarray, responses: n
     hashes = np.ascontiguousarray(store.index.hashes[rows])
     s = np.ascontiguousarray(sends, dtype=np.float32)
     k = np.ascontiguousarray(responses, dtype=np.float32)
-    alpha, beta = fit_population_prior(s, k, hashes, offsets, max_strength=max_strength, sample=sample)
+    q = np.ascontiguousarray(squares, dtype=np.float32)
+    alpha, beta = fit_declared_prior(s, k, hashes, offsets, declared, max_strength=max_strength, sample=sample,
+                                     squares=q)
     n_seg = len(store.segments)
     seg_a, seg_b = fit_segment_priors(s, k, hashes, offsets, np.asarray(store.segment, np.int16)[rows], n_seg,
-                                      alpha, beta, max_strength=max_strength, sample=sample)
+                                      alpha, beta, max_strength=max_strength, sample=sample, squares=q)
     n_arms = alpha.shape[0]
     return (np.ascontiguousarray(np.vstack([alpha[None, :], np.reshape(seg_a, (n_seg, n_arms))]), dtype=np.float64),
             np.ascontiguousarray(np.vstack([beta[None, :], np.reshape(seg_b, (n_seg, n_arms))]), dtype=np.float64))
@@ -245,7 +248,7 @@ def _honest_priors(store: Any, rows: np.ndarray, sends: np.ndarray, responses: n
 
 def choose_exploration(store: Any, tap: LogTap, *, base_watermark_ns: int, window_ns: int, half_life_ns: int,
                        by_reply: bool, smooth: np.ndarray, prior_max_strength: float = 1000.0,
-                       prior_sample: int = 5000, previous: float | None = None,
+                       prior_sample: int = 5000, previous: float | None = None, declared: Any = None,
                        candidates: tuple[float, ...] = CANDIDATES) -> ExplorationChoice:
     """Tune the exploration on the tapped sends of one fit (see the module's description).
 
@@ -264,6 +267,8 @@ def choose_exploration(store: Any, tap: LogTap, *, base_watermark_ns: int, windo
         The model's hour-smoothing weights.
     prior_max_strength, prior_sample
         The model's prior settings (the priors are fitted again without the evaluated sends).
+    declared : DeclaredPrior, optional
+        The model's declared prior (``prior=``), fitted with the data as the ingestion does.
     previous : float, optional
         The exploration kept when there is too little evidence (default :data:`AUTO_FALLBACK`).
     candidates : tuple of float
@@ -301,19 +306,23 @@ def choose_exploration(store: Any, tap: LogTap, *, base_watermark_ns: int, windo
     known = uniq >= 0
     sends = np.zeros((uniq.size, n_arms), np.float32)
     responses = np.zeros((uniq.size, n_arms), np.float32)
+    squares = np.zeros((uniq.size, n_arms), np.float32)
     sends[known] = store.sends[uniq[known]]
     responses[known] = store.responses[uniq[known]]
+    squares[known] = store.squared_weights[uniq[known]]
     outcome, weight = K.resolve_sends(sent, resp, d["negative"], t, base_watermark_ns, window_ns, by_reply,
                                       half_life_ns)
     taken_s = np.zeros_like(sends)
     taken_k = np.zeros_like(responses)
-    K.accumulate(local, np.ascontiguousarray(d["arms"]), weight, outcome, taken_s, taken_k, 1)
+    taken_q = np.zeros_like(squares)
+    K.accumulate(local, np.ascontiguousarray(d["arms"]), weight, outcome, taken_s, taken_k, taken_q, 1)
     sends = np.ascontiguousarray(np.maximum(sends - taken_s, 0.0), dtype=np.float32)
+    squares = np.ascontiguousarray(np.maximum(squares - taken_q, 0.0), dtype=np.float32)
     responses = np.ascontiguousarray(np.minimum(np.maximum(responses - taken_k, 0.0), sends), dtype=np.float32)
     eval_rows = np.where(known, np.arange(uniq.size), -1).astype(np.int64)
     groups = np.ascontiguousarray(store.prior_groups(uniq), dtype=np.int64)
-    prior_a, prior_b = _honest_priors(store, uniq[known], sends[known], responses[known], prior_max_strength,
-                                      prior_sample)
+    prior_a, prior_b = _honest_priors(store, uniq[known], sends[known], responses[known], squares[known],
+                                      prior_max_strength, prior_sample, declared)
     # 2. the logged arms; rows without their own tz: the local hour in the zone the model learned
     arms = np.array(d["arms"], dtype=np.int64)
     redo = np.flatnonzero(~d["tz_known"] & (rows >= 0))

@@ -301,7 +301,7 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
             self._set_exploration(choose_exploration(
                 store, tap, base_watermark_ns=base_watermark, window_ns=cfg.window_ns, half_life_ns=cfg.half_life_ns,
                 by_reply=cfg.resolve == "reply", smooth=self._smooth, prior_max_strength=cfg.prior_max_strength,
-                prior_sample=cfg.prior_sample, previous=self.__dict__.get("exploration_")))
+                prior_sample=cfg.prior_sample, previous=self.__dict__.get("exploration_"), declared=self._declared))
         # commit: one snapshot swap; readers holding the old snapshot are unaffected, and the events
         # recorded while the fit ran stay in the new snapshot
         self._contacts.publish(store, reach)
