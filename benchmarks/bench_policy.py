@@ -3,7 +3,7 @@
 Every scenario of ``channelopt.sim.SCENARIOS`` (``--scenarios`` picks some:
 stationary, habit_change, new_customers, seasonal, sparse, dense, fatigue; see
 ``channelopt.sim.scenarios``) draws a population of ``--customers`` customers
-(default 2,000, five time zones, 6 channels x 8 wordings x 24 local hours, no
+(default 1,000, five time zones, 6 channels x 8 wordings x 24 local hours, no
 weekday arms) and plays it for ``--days`` days (default 60) with
 ``channelopt.sim.run``: each day the scenario's share of the customers present
 (all of them, by default: one message a customer a day) get a message; day 0
@@ -170,7 +170,7 @@ def _parser() -> Any:
     p = C.base_parser(__doc__.splitlines()[0])
     p.add_argument("--scenarios", default=",".join(SCENARIOS),
                    help=f"comma-separated scenarios (of {', '.join(SCENARIOS)})")
-    p.add_argument("--customers", type=int, default=2_000)
+    p.add_argument("--customers", type=int, default=1_000)
     p.add_argument("--days", type=int, default=60)
     p.add_argument("--sends-per-day", type=int, default=None,
                    help="messages a day (default: the scenario's share of the customers, all for most)")
@@ -178,6 +178,10 @@ def _parser() -> Any:
     p.add_argument("--explore-days", type=int, default=1)
     p.add_argument("--variant", action="append", default=[], metavar="NAME=JSON",
                    help="extra ChannelModel row NAME built with ChannelModel(space, seed=SEED, **JSON); repeatable")
+    p.add_argument("--log-window", default="7D",
+                   help="each day's partial_fit gets only the sends of the days reaching into this window before the "
+                        "previous training (run(log_window=)); identical results for any response window up to it, "
+                        "without re-reading the whole log every day; 'none' = the whole log")
     p.add_argument("--only", default=None, help="comma-separated policy names to run (default: all)")
     p.add_argument("--no-peers", action="store_true", help="skip VW and MABWiser even if installed")
     p.add_argument("--matured", action="store_true",
@@ -205,11 +209,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     n, days, seed, last = args.customers, args.days, args.seed, min(args.last, args.days)
     space = co.ArmSpace(channels=list(CHANNELS), wordings=list(WORDINGS), hours=True, weekdays=False)
+    log_window = None if args.matured or str(args.log_window).lower() == "none" else pd.Timedelta(args.log_window)
     for vname, kwargs in variants.items():  # fail now, not after an hour of simulation
         try:
-            co.ChannelModel(space, **{"seed": seed, **kwargs})
+            model = co.ChannelModel(space, **{"seed": seed, **kwargs})
         except (TypeError, ValueError) as exc:
             print(f"error: --variant {vname}: {exc}", file=sys.stderr)
+            return 2
+        window = pd.Timedelta(model.config.response_window)
+        if log_window is not None and window > log_window:
+            print(f"error: --variant {vname}: response window {window} is longer than --log-window {log_window} "
+                  f"(pass a longer --log-window)", file=sys.stderr)
             return 2
     info = C.machine_info()
     C.print_machine(info, f"{NAME}: {len(names)} scenario(s) x {n:,} customers x {days} days, "
@@ -223,13 +233,14 @@ def main(argv: list[str] | None = None) -> int:
         import importlib.metadata as md
 
         print("# peers: " + ", ".join(f"{m} {md.version(m)}" for m in P.PEERS.values())
-              + f"; VW: {P.VWSquareCB(space, seed=seed).args()}; MABWiser: ThompsonSampling + Clusters(8)")
+              + f"; VW: {P.VWSquareCB(space, seed=seed).args()}; MABWiser: "
+              + P.MABWiserThompson(space, seed=seed).describe())
     chosen = policies(space, seed, variants, peers)
     if args.only:
         keep = [s.strip() for s in args.only.split(",")]
         chosen = {k: v for k, v in chosen.items() if k in keep}
-    print(f"# seeds: population, run and policies {seed}; start {START.date()}, explore_days={args.explore_days}"
-          + ("; --matured" if args.matured else ""))
+    print(f"# seeds: population, run and policies {seed}; start {START.date()}, explore_days={args.explore_days}, "
+          f"log_window={log_window}" + ("; --matured" if args.matured else ""))
     sys.stdout.flush()
 
     out_dir = args.figure_dir or (Path(args.json).parent if args.json is not None else C.OUT_DIR)
@@ -249,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.matured:
                 policy = Matured(policy)
             t, res = C.timed(lambda: run(policy, pop, days=days, sends_per_day=per_day, start=START, seed=seed,
-                                         explore_days=args.explore_days))
+                                         explore_days=args.explore_days, log_window=log_window))
             results[sc_name][name], seconds[(sc_name, name)] = res, t
             C.progress(f"{sc_name} / {name}: {t:.1f} s, {res.summary()['pct_of_oracle']:.1f}% of oracle, "
                        f"response rate {res.summary()['response_rate']:.4f}")
@@ -275,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                  {"customers": n, "days": days, "seed": seed, "scenarios": names, "last_days": last,
                   "explore_days": args.explore_days, "start": str(START), "channels": list(CHANNELS),
                   "wordings": list(WORDINGS), "variants": variants, "matured": args.matured, "peers": peers,
+                  "log_window": None if log_window is None else str(log_window),
                   "wall_seconds": wall}, tables, notes)
     return 0
 

@@ -106,3 +106,25 @@ def test_mabwiser_adapter_plays_a_run() -> None:
         res = run(mab, pop, days=8, sends_per_day=100, start=START, seed=1)
         assert res.daily["sends"].iloc[-1] > res.daily["sends"].iloc[0]  # arrivals
         _check_plan(mab.rank(pop.customers_table().head(4), START + pd.Timedelta("8D")), 4)
+
+
+def test_vw_fast_path_gives_the_public_api_pmfs() -> None:
+    pytest.importorskip("vowpalwabbit")
+    from vowpalwabbit import Workspace
+
+    P = _peers()
+    vw = P.VWSquareCB(SPACE, seed=1)
+    ref = Workspace(vw.args())
+    fast = vw._vw["hour"]
+    actions = vw._actions["hour"]
+    rng = np.random.default_rng(0)
+    for i in range(200):
+        shared = f"shared |u id=c{i % 7} z=Asia/Tokyo s={i % 3}"
+        a, cost = int(rng.integers(24)), -float(rng.random() < 0.3)
+        assert np.allclose(vw._run(fast, [shared] + actions, learn=False), ref.predict([shared] + actions))
+        ex = [shared] + actions
+        ex[1 + a] = f"0:{cost:g}:0.05 {actions[a]}"
+        vw._run(fast, ex, learn=True)
+        ref.learn(ex)
+    ref.finish()
+    vw.close()
