@@ -49,7 +49,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 
 import _common as C

@@ -160,8 +160,8 @@ def test_the_standard_scenarios():
     assert list(SCENARIOS) == ["stationary", "habit_change", "new_customers", "seasonal", "sparse", "dense",
                                "fatigue"]
     assert all(isinstance(sc, Scenario) and sc.name == name for name, sc in SCENARIOS.items())
-    with pytest.raises(Exception):
-        SCENARIOS["dense"].fatigue = 0.5  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SCENARIOS["dense"].fatigue = 0.5  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("name, low, high", [("stationary", 0.025, 0.045), ("sparse", 0.003, 0.007),
