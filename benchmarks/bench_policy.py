@@ -86,6 +86,19 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
     return name, kwargs
 
 
+def full_log(kwargs: dict[str, Any]) -> bool:
+    """True for ChannelModel parameters with which a fit reads more of the log than the sends it counts:
+    ``exploration="auto"`` evaluates candidate explorations on the log it is given, so trimming the log
+    (``--log-window``) would change its choice; such a variant gets the whole log every day.
+
+    Examples
+    --------
+    >>> full_log({"exploration": "auto"}), full_log({"half_life": "30D"})
+    (True, False)
+    """
+    return kwargs.get("exploration") == "auto"
+
+
 def policies(space: co.ArmSpace, seed: int, variants: dict[str, dict[str, Any]],
              peers: bool) -> dict[str, Callable[[], object]]:
     """Factories of fresh policies (they are trained in place), each seeded with ``seed``, in table order."""
@@ -216,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --variant {vname}: {exc}", file=sys.stderr)
             return 2
         window = pd.Timedelta(model.config.response_window)
-        if log_window is not None and window > log_window:
+        if log_window is not None and full_log(kwargs):
+            print(f"# note: --variant {vname} gets the whole log every day (exploration='auto' evaluates on it)")
+        elif log_window is not None and window > log_window:
             print(f"error: --variant {vname}: response window {window} is longer than --log-window {log_window} "
                   f"(pass a longer --log-window)", file=sys.stderr)
             return 2
@@ -259,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.matured:
                 policy = Matured(policy)
             t, res = C.timed(lambda: run(policy, pop, days=days, sends_per_day=per_day, start=START, seed=seed,
-                                         explore_days=args.explore_days, log_window=log_window))
+                                         explore_days=args.explore_days,
+                                         log_window=None if full_log(variants.get(name, {})) else log_window))
             results[sc_name][name], seconds[(sc_name, name)] = res, t
             C.progress(f"{sc_name} / {name}: {t:.1f} s, {res.summary()['pct_of_oracle']:.1f}% of oracle, "
                        f"response rate {res.summary()['response_rate']:.4f}")
