@@ -1,80 +1,129 @@
-"""Policy benchmark: ChannelModel against every baseline and a per-message oracle, in closed loop.
+"""Policy benchmark: ChannelModel against its peers (Vowpal Wabbit, MABWiser) and the baselines, per scenario.
 
-A synthetic population (``channelopt.sim.make_population``: default 20,000
-customers in 5 time zones, 6 channels email/sms/push/whatsapp/voice/in_app,
-8 wordings, a peaked local-hour effect, a mild weekday effect) with drift (20%
-of customers switch their preferred channel once, between a quarter and three
-quarters of the run) and fatigue (each message in the last 7 days multiplies
-the reply probability by 0.9) is played for ``--days`` days (default 60) by
-each policy with ``channelopt.sim.run``: ``--sends-per-day`` customers
-(default 2,000: each customer gets a message every ~10 days) drawn at random
-each day, day 0 played by the same uniform explorer for every policy, then the
-policy retrained every day on the log as known at that time (``partial_fit``)
-and asked to ``rank`` the day's customers. Unsubscriptions are final.
+Every scenario of ``channelopt.sim.SCENARIOS`` (``--scenarios`` picks some:
+stationary, habit_change, new_customers, seasonal, sparse, dense, fatigue; see
+``channelopt.sim.scenarios``) draws a population of ``--customers`` customers
+(default 1,000, five time zones, 6 channels x 8 wordings x 24 local hours, no
+weekday arms) and plays it for ``--days`` days (default 60) with
+``channelopt.sim.run``: each day the scenario's share of the customers present
+(all of them, by default: one message a customer a day) get a message; day 0
+is played by the same uniform explorer for every policy, then each policy is
+retrained every day on the log as known at that time and asked to ``rank`` the
+day's customers. Within a scenario every policy meets the same customers and
+the same random numbers (common random numbers). Unsubscriptions are final.
 
-Policies: ``ChannelModel`` (default settings), and from ``channelopt.policy.baselines``
-UniformRandom, PooledThompson (one bandit for everyone), FlatThompson
-(per-customer, flat prior, no pooling), EpsilonGreedy(0.1) (per customer) and
-FixedChannel (email at 10:00 local). Every learner decides channel, wording and
-local send hour; the arm space has no weekday dimension (a send falls within 24 h).
+Policies (fresh for every scenario, all seeded with ``--seed``):
 
-Printed: per policy, the realised response rate over the whole run and the last
-``--last`` days (default 30), the expected response rate (mean true reply
-probability of the sends: less noisy), % of the oracle's expected rate, the
-unsubscribe rate, messages per reply and the cumulative regret (expected
-replies lost to the oracle); a weekly % of oracle table; and ChannelModel's
-margin over each baseline. The oracle knows the truth and picks, per message,
-the best channel not unsubscribed, wording and send hour in the next 24 h
-(see ``channelopt.sim.run``). A figure of % of oracle (7-day mean) and
-cumulative regret (minus UniformRandom's) per day is saved to
-``benchmarks/out/policy_regret.png``.
+* ``ChannelModel`` -- channelopt with default settings; ``--variant NAME=JSON``
+  (repeatable) adds a row ``NAME`` built as ``ChannelModel(space, seed=SEED, **JSON)``
+  (e.g. ``--variant 'hl30={"half_life": "30D"}'``);
+* ``VW squarecb`` and ``MABWiser TS`` -- the peers (``benchmarks/_peers.py``;
+  ``pip install -r benchmarks/requirements.txt``; without them a note is printed
+  and the rest runs);
+* the baselines of ``channelopt.policy.baselines``: PooledThompson, FlatThompson,
+  EpsilonGreedy(0.1), FixedChannel(email, 10:00), UniformRandom.
 
-``--matured`` repeats the comparison with every policy learning only from sends
-whose response window has passed (see :class:`Matured`).
+Printed: the % of the oracle (expected replies of the sends / the oracle's, summed
+over the whole run, explore day included) per scenario x policy, the same over
+the last ``--last`` days (default 30), and per scenario the ratio ChannelModel /
+VW and ChannelModel against the best other policy (peers and baselines); a
+per-run table (response and unsubscribe rates, seconds). The oracle knows the
+truth and picks, per message, the best channel not unsubscribed, wording and
+send hour in the next 24 h (see ``channelopt.sim.run``). A figure per scenario
+(% of oracle, 7-day mean, and cumulative regret minus UniformRandom's, per day)
+goes to ``benchmarks/out/policy_regret_<scenario>.png``, the tables to
+``benchmarks/out/bench_policy.json``.
 
-Run: ``python benchmarks/bench_policy.py [--quick] [--seed 0] [--matured]``.
+``--matured`` makes every policy learn only from sends whose response window
+has passed (see :class:`Matured`).
+
+Run: ``python benchmarks/bench_policy.py [--quick] [--scenarios stationary,sparse] [--seed 0]``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import sys
+import time
 from pathlib import Path
+from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 
 import _common as C
+import _peers as P
 import channelopt as co
 from channelopt.policy import baselines as B
-from channelopt.sim import make_population, run
+from channelopt.sim import SCENARIOS, run
 
 NAME = "bench_policy"
 CHANNELS = ("email", "sms", "push", "whatsapp", "voice", "in_app")
 WORDINGS = ("plain", "friendly", "urgent", "short", "long", "emoji", "formal", "playful")
 START = pd.Timestamp("2026-01-05", tz="UTC")  # a Monday; decisions at 00:00 UTC every day
+MODEL = "ChannelModel"
+VW, MABWISER = "VW squarecb", "MABWiser TS"
 
 
-def policies(space: co.ArmSpace, seed: int) -> dict[str, object]:
-    """Fresh policies (they are trained in place), each seeded with ``seed``."""
-    return {
-        "ChannelModel": co.ChannelModel(space, seed=seed),
-        "PooledThompson": B.PooledThompson(space, seed=seed),
-        "FlatThompson": B.FlatThompson(space, seed=seed),
-        "EpsilonGreedy(0.1)": B.EpsilonGreedy(space, epsilon=0.1, seed=seed),
-        "FixedChannel(email, 10:00)": B.FixedChannel(space, channel="email", hour=10),
-        "UniformRandom": B.UniformRandom(space, seed=seed),
-    }
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """``NAME=JSON`` -> ``(NAME, dict)``; a ValueError explains a malformed one.
+
+    Examples
+    --------
+    >>> parse_variant('hl30={"half_life": "30D"}')
+    ('hl30', {'half_life': '30D'})
+    """
+    name, sep, body = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ValueError(f"--variant: expected NAME=JSON, got {text!r}")
+    try:
+        kwargs = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--variant {name}: not JSON ({exc}): {body!r}") from None
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"--variant {name}: expected a JSON object of ChannelModel parameters, got {body!r}")
+    return name, kwargs
+
+
+def full_log(kwargs: dict[str, Any]) -> bool:
+    """True for ChannelModel parameters with which a fit reads more of the log than the sends it counts:
+    ``exploration="auto"`` evaluates candidate explorations on the log it is given, so trimming the log
+    (``--log-window``) would change its choice; such a variant gets the whole log every day.
+
+    Examples
+    --------
+    >>> full_log({"exploration": "auto"}), full_log({"half_life": "30D"})
+    (True, False)
+    """
+    return kwargs.get("exploration") == "auto"
+
+
+def policies(space: co.ArmSpace, seed: int, variants: dict[str, dict[str, Any]],
+             peers: bool) -> dict[str, Callable[[], object]]:
+    """Factories of fresh policies (they are trained in place), each seeded with ``seed``, in table order."""
+    out: dict[str, Callable[[], object]] = {MODEL: lambda: co.ChannelModel(space, seed=seed)}
+    for name, kwargs in variants.items():
+        out[name] = lambda kw=kwargs: co.ChannelModel(space, **{"seed": seed, **kw})
+    if peers:
+        out[VW] = lambda: P.VWSquareCB(space, seed=seed)
+        out[MABWISER] = lambda: P.MABWiserThompson(space, seed=seed)
+    out.update({
+        "PooledThompson": lambda: B.PooledThompson(space, seed=seed),
+        "FlatThompson": lambda: B.FlatThompson(space, seed=seed),
+        "EpsilonGreedy(0.1)": lambda: B.EpsilonGreedy(space, epsilon=0.1, seed=seed),
+        "FixedChannel(email, 10:00)": lambda: B.FixedChannel(space, channel="email", hour=10),
+        "UniformRandom": lambda: B.UniformRandom(space, seed=seed),
+    })
+    return out
 
 
 class Matured:
     """Wrap a policy so it learns only from sends whose response window has passed (``--matured``).
 
-    The library counts a reply as soon as it comes but a silence only once the
-    window has passed, so an arm whose traffic has just grown looks better than
-    it is until its failures catch up. Fed only matured sends, every send is
-    counted at the same age whatever its outcome. Late rows are not counted by
-    ``partial_fit`` (the watermark rule), so each day is a full ``fit``.
+    Fed only matured sends, every send is counted at the same age whatever its
+    outcome. Late rows are not counted by ``partial_fit`` (the watermark rule),
+    so each day is a full ``fit``.
     """
 
     def __init__(self, policy: object, window: str = "72h") -> None:
@@ -97,10 +146,6 @@ class Matured:
         return self.policy.rank(customers, now)
 
 
-def _binomial_se(rate: float, n: int) -> float:
-    return math.sqrt(max(rate * (1 - rate), 0.0) / n) if n else math.nan
-
-
 def save_figure(results: dict[str, "co.sim.SimulationResult"], path: Path, title: str) -> None:
     """% of oracle (7-day rolling mean of expected replies / oracle's) and cumulative regret per day."""
     import matplotlib
@@ -115,7 +160,7 @@ def save_figure(results: dict[str, "co.sim.SimulationResult"], path: Path, title
         d = res.daily
         roll = 100 * d["expected_responses"].rolling(7, min_periods=1).sum() / \
             d["oracle_responses"].rolling(7, min_periods=1).sum()
-        lw = 2.5 if name == "ChannelModel" else 1.3
+        lw = 2.5 if name == MODEL else 1.8 if name in (VW, MABWISER) else 1.1
         ax1.plot(d["day"], roll, label=name, lw=lw)
         ax2.plot(d["day"], d["cumulative_regret"] - ref, label=name, lw=lw)
     ax1.set(xlabel="day", ylabel="% of oracle (expected replies, 7-day mean)", title="% of oracle")
@@ -133,144 +178,189 @@ def save_figure(results: dict[str, "co.sim.SimulationResult"], path: Path, title
     print(f"# wrote {path}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> Any:
     p = C.base_parser(__doc__.splitlines()[0])
-    p.add_argument("--customers", type=int, default=20_000)
+    p.add_argument("--scenarios", default=",".join(SCENARIOS),
+                   help=f"comma-separated scenarios (of {', '.join(SCENARIOS)})")
+    p.add_argument("--customers", type=int, default=1_000)
     p.add_argument("--days", type=int, default=60)
-    p.add_argument("--sends-per-day", type=int, default=2_000)
-    p.add_argument("--last", type=int, default=30, help="the 'last days' window of the table")
-    p.add_argument("--switch-share", type=float, default=0.2,
-                   help="share of customers whose preferred channel switches")
-    p.add_argument("--fatigue", type=float, default=0.1, help="reply probability x (1 - fatigue) per message in 7 days")
+    p.add_argument("--sends-per-day", type=int, default=None,
+                   help="messages a day (default: the scenario's share of the customers, all for most)")
+    p.add_argument("--last", type=int, default=30, help="the 'last days' window of the second table")
     p.add_argument("--explore-days", type=int, default=1)
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=JSON",
+                   help="extra ChannelModel row NAME built with ChannelModel(space, seed=SEED, **JSON); repeatable")
+    p.add_argument("--log-window", default="7D",
+                   help="each day's partial_fit gets only the sends of the days reaching into this window before the "
+                        "previous training (run(log_window=)); identical results for any response window up to it, "
+                        "without re-reading the whole log every day; 'none' = the whole log")
     p.add_argument("--only", default=None, help="comma-separated policy names to run (default: all)")
+    p.add_argument("--no-peers", action="store_true", help="skip VW and MABWiser even if installed")
     p.add_argument("--matured", action="store_true",
-                   help="every policy learns only from sends whose 72 h response window has passed (a full fit "
-                        "each day): the experiment that isolates the bias of counting replies before silences")
-    p.add_argument("--figure", type=Path, default=None,
-                   help="where to save the figure; None means beside --json, else "
-                        "benchmarks/out/policy_regret[.quick].png")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.customers, args.days, args.sends_per_day, args.last = 600, 8, 120, 4
-    n, days, per_day, last = args.customers, args.days, args.sends_per_day, min(args.last, args.days)
-    seed = args.seed
-    space = co.ArmSpace(channels=list(CHANNELS), wordings=list(WORDINGS), hours=True, weekdays=False)
-    info = C.machine_info()
-    C.print_machine(info, f"{NAME}: {n:,} customers, {days} days x {per_day:,} sends, "
-                          f"{len(CHANNELS)} channels x {len(WORDINGS)} wordings x 24 local hours")
-    switch_window = (START + pd.Timedelta(days=days / 4), START + pd.Timedelta(days=3 * days / 4))
-    pop = make_population(space, n, seed=seed, switch_share=args.switch_share, switch_window=switch_window,
-                          fatigue=args.fatigue)
-    print(f"# seeds: population seed={seed}, run seed={seed} (customers drawn, outcomes, explorer), "
-          f"policy seed={seed}; start {START.date()}, explore_days={args.explore_days}")
-    print(f"# drift: {int((pop.switch_ns != np.iinfo(np.int64).min).sum()):,} customers switch channel between "
-          f"{switch_window[0].date()} and {switch_window[1].date()}; fatigue {args.fatigue} per message in 7 days")
-    sys.stdout.flush()
+                   help="every policy learns only from sends whose 72 h response window has passed (full fit "
+                        "each day)")
+    p.add_argument("--figure-dir", type=Path, default=None,
+                   help="where the figures go; default: beside --json, else benchmarks/out")
+    return p
 
-    chosen = policies(space, seed)
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.quick:
+        args.customers, args.days, args.last = 150, 6, 3
+    names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = [s for s in names if s not in SCENARIOS]
+    if unknown or not names:
+        print(f"error: unknown scenario {unknown[0] if unknown else '(none)'!r}; known: {', '.join(SCENARIOS)}",
+              file=sys.stderr)
+        return 2
+    try:
+        variants = dict(parse_variant(v) for v in args.variant)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    n, days, seed, last = args.customers, args.days, args.seed, min(args.last, args.days)
+    space = co.ArmSpace(channels=list(CHANNELS), wordings=list(WORDINGS), hours=True, weekdays=False)
+    log_window = None if args.matured or str(args.log_window).lower() == "none" else pd.Timedelta(args.log_window)
+    for vname, kwargs in variants.items():  # fail now, not after an hour of simulation
+        try:
+            model = co.ChannelModel(space, **{"seed": seed, **kwargs})
+        except (TypeError, ValueError) as exc:
+            print(f"error: --variant {vname}: {exc}", file=sys.stderr)
+            return 2
+        window = pd.Timedelta(model.config.response_window)
+        if log_window is not None and full_log(kwargs):
+            print(f"# note: --variant {vname} gets the whole log every day (exploration='auto' evaluates on it)")
+        elif log_window is not None and window > log_window:
+            print(f"error: --variant {vname}: response window {window} is longer than --log-window {log_window} "
+                  f"(pass a longer --log-window)", file=sys.stderr)
+            return 2
+    info = C.machine_info()
+    C.print_machine(info, f"{NAME}: {len(names)} scenario(s) x {n:,} customers x {days} days, "
+                          f"{len(CHANNELS)} channels x {len(WORDINGS)} wordings x 24 local hours")
+    absent = P.missing()
+    peers = not args.no_peers and not absent
+    if absent and not args.no_peers:
+        print(f"# note: peers not installed ({', '.join(absent)}): running without VW and MABWiser "
+              f"(pip install -r benchmarks/requirements.txt)")
+    elif peers:
+        import importlib.metadata as md
+
+        print("# peers: " + ", ".join(f"{m} {md.version(m)}" for m in P.PEERS.values())
+              + f"; VW: {P.VWSquareCB(space, seed=seed).args()}; MABWiser: "
+              + P.MABWiserThompson(space, seed=seed).describe())
+    chosen = policies(space, seed, variants, peers)
     if args.only:
         keep = [s.strip() for s in args.only.split(",")]
         chosen = {k: v for k, v in chosen.items() if k in keep}
-    name_out = NAME + ("_matured" if args.matured else "")
-    if args.matured:
-        chosen = {k: Matured(v) for k, v in chosen.items()}
-        print("# --matured: every policy learns only from sends whose 72 h window has passed (full fit each day)")
-    results: dict[str, object] = {}
-    seconds: dict[str, float] = {}
-    for name, policy in chosen.items():
-        t, res = C.timed(lambda: run(policy, pop, days=days, sends_per_day=per_day, start=START, seed=seed,
-                                     explore_days=args.explore_days))
-        results[name], seconds[name] = res, t
-        s = res.summary(start_day=days - last)
-        C.progress(f"{name}: {t:.1f} s, last {last} days: response rate {s['response_rate']:.4f}, "
-                   f"{s['pct_of_oracle']:.1f}% of oracle")
+    print(f"# seeds: population, run and policies {seed}; start {START.date()}, explore_days={args.explore_days}, "
+          f"log_window={log_window}" + ("; --matured" if args.matured else ""))
+    sys.stdout.flush()
 
-    first_day = days - last
-    table = C.Table(["policy", "response rate", f"response rate last {last}d", f"expected rate last {last}d",
-                     "% of oracle", f"% of oracle last {last}d", "unsubscribe rate", "messages per reply",
-                     "cumulative regret", "seconds"])
-    oracle_all = oracle_last = None
-    for name, res in results.items():
-        a, b = res.summary(), res.summary(start_day=first_day)
-        table.add(name, a["response_rate"], b["response_rate"], b["expected_response_rate"], a["pct_of_oracle"],
-                  b["pct_of_oracle"], a["unsubscribe_rate"], a["messages_per_reply"], a["regret"], seconds[name])
-        if name == "ChannelModel" or oracle_all is None:
-            oracle_all, oracle_last = a["oracle_response_rate"], b["oracle_response_rate"]
-    if oracle_all is not None:
-        table.add("oracle (expected, on the model's sends)", oracle_all, oracle_last, oracle_last, 100.0, 100.0,
-                  None, None, 0.0, None)
+    out_dir = args.figure_dir or (Path(args.json).parent if args.json is not None else C.OUT_DIR)
+    suffix = ("_matured" if args.matured else "") + (".quick" if args.quick else "")
+    results: dict[str, dict[str, Any]] = {}
+    seconds: dict[tuple[str, str], float] = {}
+    t_start = time.perf_counter()
+    for sc_name in names:
+        sc = SCENARIOS[sc_name]
+        pop = sc.population(space, n, seed=seed, start=START, days=days)
+        per_day = min(args.sends_per_day or sc.sends_per_day(n), n)
+        print(f"# scenario {sc_name}: {sc.description}; {per_day:,} messages a day")
+        sys.stdout.flush()
+        results[sc_name] = {}
+        for name, make in chosen.items():
+            policy = make()
+            if args.matured:
+                policy = Matured(policy)
+            t, res = C.timed(lambda: run(policy, pop, days=days, sends_per_day=per_day, start=START, seed=seed,
+                                         explore_days=args.explore_days,
+                                         log_window=None if full_log(variants.get(name, {})) else log_window))
+            results[sc_name][name], seconds[(sc_name, name)] = res, t
+            C.progress(f"{sc_name} / {name}: {t:.1f} s, {res.summary()['pct_of_oracle']:.1f}% of oracle, "
+                       f"response rate {res.summary()['response_rate']:.4f}")
+            close = getattr(policy, "close", None)
+            if callable(close):
+                close()
+        save_figure(results[sc_name], out_dir / f"policy_regret_{sc_name}{suffix}.png",
+                    f"{sc_name}: {sc.description}\n{n:,} customers, {per_day:,} messages a day, seed {seed}")
+    wall = time.perf_counter() - t_start
 
-    weeks = list(range(0, days, 7))
-    weekly = C.Table(["policy"] + [f"days {w}-{min(w + 6, days - 1)}" for w in weeks])
-    for name, res in results.items():
-        weekly.add(name, *[res.summary(start_day=w, end_day=w + 7)["pct_of_oracle"] for w in weeks])
-
-    notes: list[str] = []
-    margin = None
-    if "ChannelModel" in results:
-        m = results["ChannelModel"]
-        ms = m.summary(start_day=first_day)
-        margin = C.Table(["baseline", f"model - baseline, expected rate last {last}d", "relative",
-                          f"model - baseline, response rate last {last}d", "z (realised)",
-                          "weeks the model is ahead (% of oracle)"])
-        mw = np.array([m.summary(start_day=w, end_day=w + 7)["pct_of_oracle"] for w in weeks])
-        for name, res in results.items():
-            if name == "ChannelModel":
-                continue
-            bs = res.summary(start_day=first_day)
-            diff = ms["response_rate"] - bs["response_rate"]
-            se = math.hypot(_binomial_se(ms["response_rate"], ms["sends"]), _binomial_se(bs["response_rate"],
-                                                                                         bs["sends"]))
-            bw = np.array([res.summary(start_day=w, end_day=w + 7)["pct_of_oracle"] for w in weeks])
-            ahead = f"{int((mw > bw).sum())}/{len(weeks)}"
-            margin.add(name, ms["expected_response_rate"] - bs["expected_response_rate"],
-                       ms["expected_response_rate"] / bs["expected_response_rate"] - 1, diff, diff / se, ahead)
-        notes.append("expected rate = mean true reply probability of the sends (the simulator's truth, less noisy "
-                     "than realised replies); z = realised difference / its binomial standard error")
-    notes.append(f"response rates count replies to the sends of those days whenever they come (uncensored); "
-                 f"'last {last}d' = days {first_day}-{days - 1}")
-    notes.append("the oracle row: the oracle's expected rate for the customers ChannelModel contacted, with "
-                 "ChannelModel's history (fatigue, unsubscriptions)")
-
-    print()
-    table.print()
-    print()
-    print("% of oracle by week")
-    weekly.print()
-    if margin is not None:
-        print()
-        margin.print()
-    print()
+    tables = report(results, seconds, names, days, last)
+    notes = [f"% of oracle = 100 x expected replies of the sends / the oracle's (per-message oracle), "
+             f"whole run = days 0-{days - 1} (day 0: the uniform explorer for everyone), "
+             f"last {last}d = days {days - last}-{days - 1}",
+             "expected replies = sum of the true reply probabilities of the sends (less noisy than replies)",
+             "MABWiser logs no propensity (it does not expose the probability of a Thompson choice)",
+             f"wall time {wall:.0f} s"]
+    if absent and not args.no_peers:
+        notes.append(f"peers not installed: {', '.join(absent)}")
     for line in notes:
         print(f"# {line}")
-    if args.figure is not None:
-        figure = args.figure
-    elif args.json is not None:  # next to the JSON it was asked to write
-        figure = Path(args.json).with_name(Path(args.json).stem + "_regret.png")
-    else:
-        stem = "policy_regret" + ("_matured" if args.matured else "")
-        figure = C.OUT_DIR / (f"{stem}.quick.png" if args.quick else f"{stem}.png")
-    if results:
-        save_figure(results, figure, f"{n:,} customers, {per_day:,} sends/day, drift {args.switch_share}, "
-                                     f"fatigue {args.fatigue}, seed {seed}" + (", matured sends only" if args.matured
-                                                                               else ""))
-    daily = C.Table(["policy", "day", "sends", "responses", "expected_responses", "oracle_responses",
-                     "unsubscribes"])
-    for name, res in results.items():
-        for row in res.daily.itertuples():
-            daily.add(name, row.day, row.sends, row.responses, row.expected_responses, row.oracle_responses,
-                      row.unsubscribes)
-    tables = {"policy": table, "weekly": weekly, "daily": daily}
-    if margin is not None:
-        tables["margin"] = margin
-    C.write_json(C.json_path(name_out, args), name_out, info,
-                 {"customers": n, "days": days, "sends_per_day": per_day, "last_days": last, "seed": seed,
-                  "switch_share": args.switch_share, "fatigue": args.fatigue, "explore_days": args.explore_days,
-                  "start": str(START), "channels": list(CHANNELS), "wordings": list(WORDINGS),
-                  "matured": args.matured,
-                  "figure": str(figure)}, tables, notes)
+    C.write_json(C.json_path(NAME + ("_matured" if args.matured else ""), args), NAME, info,
+                 {"customers": n, "days": days, "seed": seed, "scenarios": names, "last_days": last,
+                  "explore_days": args.explore_days, "start": str(START), "channels": list(CHANNELS),
+                  "wordings": list(WORDINGS), "variants": variants, "matured": args.matured, "peers": peers,
+                  "log_window": None if log_window is None else str(log_window),
+                  "wall_seconds": wall}, tables, notes)
     return 0
+
+
+def report(results: dict[str, dict[str, Any]], seconds: dict[tuple[str, str], float], names: list[str],
+           days: int, last: int) -> dict[str, C.Table]:
+    """Print and return the tables: % of oracle (whole run, last days), ratios, and one row per run."""
+    policies_run = list(dict.fromkeys(p for sc in results.values() for p in sc))
+    pct = {(s, p): results[s][p].summary()["pct_of_oracle"] for s in names for p in results[s]}
+    pct_last = {(s, p): results[s][p].summary(start_day=days - last)["pct_of_oracle"]
+                for s in names for p in results[s]}
+    out: dict[str, C.Table] = {}
+    for key, values, title in (("pct_of_oracle", pct, "% of oracle, whole run"),
+                               ("pct_of_oracle_last", pct_last, f"% of oracle, last {last} days")):
+        t = C.Table(["policy"] + names)
+        for p in policies_run:
+            t.add(p, *[values.get((s, p), math.nan) for s in names])
+        print()
+        print(title)
+        t.print()
+        out[key] = t
+
+    ratios = C.Table(["scenario", "ChannelModel % of oracle", "VW % of oracle", "ChannelModel / VW",
+                      "best other", "best other % of oracle", "ChannelModel / best other"])
+    model_like = {MODEL} | {p for p in policies_run if p not in (VW, MABWISER) and p not in _BASELINES}
+    for s in names:
+        m = pct.get((s, MODEL), math.nan)
+        v = pct.get((s, VW), math.nan)
+        others = {p: pct[(s, p)] for p in results[s] if p not in model_like}
+        best = max(others, key=others.get) if others else None
+        b = others[best] if best else math.nan
+        ratios.add(s, m, v, C.ratio(m, v) if not math.isnan(v) else math.nan, best or "-", b,
+                   C.ratio(m, b) if best else math.nan)
+    print()
+    print("ChannelModel against VW and against the best other policy (peers and baselines), whole run")
+    ratios.print()
+    out["ratios"] = ratios
+
+    runs = C.Table(["scenario", "policy", "% of oracle", f"% of oracle last {last}d", "response rate",
+                    "oracle rate", "unsubscribe rate", "seconds"])
+    for s in names:
+        for p, res in results[s].items():
+            a = res.summary()
+            runs.add(s, p, a["pct_of_oracle"], pct_last[(s, p)], a["response_rate"], a["oracle_response_rate"],
+                     a["unsubscribe_rate"], seconds[(s, p)])
+    print()
+    runs.print()
+    out["runs"] = runs
+    daily = C.Table(["scenario", "policy", "day", "sends", "responses", "expected_responses", "oracle_responses"])
+    for s in names:
+        for p, res in results[s].items():
+            for row in res.daily.itertuples():
+                daily.add(s, p, row.day, row.sends, row.responses, row.expected_responses, row.oracle_responses)
+    out["daily"] = daily
+    print()
+    return out
+
+
+_BASELINES = ("PooledThompson", "FlatThompson", "EpsilonGreedy(0.1)", "FixedChannel(email, 10:00)", "UniformRandom")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ The package face of the simulator; the parts live in their own modules:
 * :mod:`channelopt.sim.policies` -- the :class:`Policy` protocol and :class:`UniformPolicy`;
 * :mod:`channelopt.sim.logs` -- the simulated response log and :func:`censor`;
 * :mod:`channelopt.sim.loop` -- the day loop and the oracle;
-* :mod:`channelopt.sim.play` -- :func:`simulate_logs`, :func:`run` and :class:`SimulationResult`.
+* :mod:`channelopt.sim.play` -- :func:`simulate_logs`, :func:`run` and :class:`SimulationResult`;
+* :mod:`channelopt.sim.scenarios` -- :class:`Scenario` and the standard :data:`SCENARIOS`.
 
 Examples
 --------
@@ -24,6 +25,7 @@ from channelopt.sim.logs import censor
 from channelopt.sim.play import SimulationResult, run, simulate_logs
 from channelopt.sim.policies import Policy, UniformPolicy
 from channelopt.sim.population import Population
+from channelopt.sim.scenarios import SCENARIOS, Scenario
 
-__all__ = ["DEFAULT_ZONES", "DELAY_MEDIANS", "Policy", "Population", "SimulationResult", "UniformPolicy", "censor",
-           "make_population", "run", "simulate_logs"]
+__all__ = ["DEFAULT_ZONES", "DELAY_MEDIANS", "SCENARIOS", "Policy", "Population", "Scenario", "SimulationResult",
+           "UniformPolicy", "censor", "make_population", "run", "simulate_logs"]

@@ -5,10 +5,11 @@ channel and wording (most of its customers share them), typical ratios for the
 other arms, a typical peak hour and a weekday pattern. Pooling across customers
 therefore helps, as it does with real customers. Every attribute has its own
 random stream (children of ``numpy.random.SeedSequence(seed)``), so changing
-one never shifts another; preference switches and fatigue are off by default
-and come from a stream of their own, so a population drawn with the default
-arguments gives the same customers and logs as before they existed. The
-drawn truth is a :class:`~channelopt.sim.population.Population`.
+one never shifts another; preference switches, fatigue, arrivals, seasons, a
+stronger weekday effect and customer features are off by default and come
+from streams of their own (or from none), so a population drawn with the
+default arguments gives the same customers and logs as before they existed.
+The drawn truth is a :class:`~channelopt.sim.population.Population`.
 """
 
 from __future__ import annotations
@@ -69,7 +70,10 @@ def _preferred(rng: np.random.Generator, favourite: np.ndarray, segment: np.ndar
 def make_population(space: ArmSpace, n_customers: int, *, seed: int, zones: Sequence[str] = DEFAULT_ZONES,
                     n_segments: int = 4, base_rate: tuple[float, float] = (0.02, 0.25), switch_share: float = 0.0,
                     switch_window: tuple[Any, Any] | None = None, fatigue: float = 0.0,
-                    fatigue_window: Any = "7D") -> Population:
+                    fatigue_window: Any = "7D", arrival_share: float = 0.0,
+                    arrival_window: tuple[Any, Any] | None = None, weekday_strength: float = 1.0,
+                    season_amplitude: float = 0.0, season_period: Any = "28D",
+                    features: bool = False) -> Population:
     """Draw a synthetic population with true, different preferences.
 
     Parameters
@@ -100,9 +104,33 @@ def make_population(space: ArmSpace, n_customers: int, *, seed: int, zones: Sequ
         Each message in the ``fatigue_window`` before a send multiplies its
         reply probability by ``1 - fatigue``.
     fatigue_window : duration, default "7D"
+    arrival_share : float, default 0
+        Share of customers (exactly ``round(arrival_share * n_customers)``,
+        drawn at random) who arrive at an instant drawn uniformly in
+        ``arrival_window`` (whole seconds) and cannot be contacted before it
+        (``Population.arrival_ns``); the others are there from the start.
+    arrival_window : (start, end) timestamps
+        Required when ``arrival_share > 0`` (naive = UTC), ``start < end``.
+    weekday_strength : float > 0, default 1
+        Scales the weekday effect on the log scale: its draws are multiplied by
+        it and its clip ``[0.8, 1.25]`` becomes ``[0.8 ** s, 1.25 ** s]`` (1 = the
+        mild default pattern).
+    season_amplitude : float in [0, 1), default 0
+        Channel seasons (see :class:`~channelopt.sim.population.Population`):
+        each channel's multiplier swings by this fraction over ``season_period``,
+        the channels out of phase.
+    season_period : duration, default "28D"
+    features : bool, default False
+        Add two customer features to the customers table: ``age`` (float,
+        whose mean rises with the position of the customer's preferred channel
+        in ``space.channels``: 30 + 6 per position, standard deviation 5) and
+        ``plan`` (text ``"p0"``, ``"p1"``... : the position of the customer's
+        preferred wording with probability 0.75, else a random one; the
+        segment's favourite channel position when the space has no wordings).
 
-    Drift and fatigue come from their own random stream: the other attributes
-    do not depend on them (a population with and without them has the same
+    Drift, fatigue, arrivals and features come from their own random streams
+    (seasons and the weekday strength from none): the other attributes do not
+    depend on them (a population with and without them has the same
     customers, effects and zones).
 
     Returns
@@ -136,13 +164,13 @@ def make_population(space: ArmSpace, n_customers: int, *, seed: int, zones: Sequ
     if n_switch and n_ch < 2:
         raise ValueError("switch_share: a preferred channel can only switch with at least 2 channels")
     if n_switch:
-        if switch_window is None or isinstance(switch_window, str) or len(switch_window) != 2:
-            raise ValueError(f"switch_window: expected (start, end) timestamps when switch_share > 0, "
-                             f"got {switch_window!r}")
-        w0 = as_utc_timestamp(switch_window[0], "switch_window").as_unit("ns").value
-        w1 = as_utc_timestamp(switch_window[1], "switch_window").as_unit("ns").value
-        if not w0 < w1:
-            raise ValueError(f"switch_window: start must be before end, got {switch_window!r}")
+        w0, w1 = _window(switch_window, "switch_window", "switch_share")
+    n_arrive = int(round(fraction(arrival_share, "arrival_share") * n))
+    if n_arrive:
+        a0, a1 = _window(arrival_window, "arrival_window", "arrival_share")
+    strength = check_scalar(weekday_strength, "weekday_strength", float, min_val=0, include_boundaries="neither")
+    if not isinstance(features, (bool, np.bool_)):
+        raise TypeError(f"features: must be True or False, got {features!r}")
 
     # independent streams per attribute: changing one never shifts another
     g = [np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(9)]
@@ -188,8 +216,9 @@ def make_population(space: ArmSpace, n_customers: int, *, seed: int, zones: Sequ
 
     # weekday: a mild segment pattern, mean 1
     r = g[6]
-    seg_wd = np.exp(r.normal(0.0, 0.08, size=(n_seg, 7)))
-    weekday = _normalise_mean(np.clip(seg_wd[segment] * np.exp(r.normal(0.0, 0.04, size=(n, 7))), 0.8, 1.25))
+    seg_wd = np.exp(strength * r.normal(0.0, 0.08, size=(n_seg, 7)))
+    weekday = _normalise_mean(np.clip(seg_wd[segment] * np.exp(strength * r.normal(0.0, 0.04, size=(n, 7))),
+                                      0.8 ** strength, 1.25 ** strength))
 
     # reply delays: channel medians, customers faster or slower
     r = g[7]
@@ -211,10 +240,38 @@ def make_population(space: ArmSpace, n_customers: int, *, seed: int, zones: Sequ
         switch_ns[who] = w0 + r.integers(0, max(span_s, 1), size=n_switch) * NS_PER_S
         switch_to[who] = (pref_ch[who] + 1 + r.integers(0, n_ch - 1, size=n_switch)) % n_ch
 
+    # arrivals (child 10) and features (child 11): streams of their own as well
+    arrival_ns = np.full(n, NAT, dtype=np.int64)
+    if n_arrive:
+        r = np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(11)[10])
+        who = np.sort(r.choice(n, size=n_arrive, replace=False))
+        arrival_ns[who] = a0 + r.integers(0, max((a1 - a0) // NS_PER_S, 1), size=n_arrive) * NS_PER_S
+    table = None
+    if features:
+        r = np.random.default_rng(np.random.SeedSequence(int(seed)).spawn(12)[11])
+        age = np.round(30.0 + 6.0 * pref_ch + r.normal(0.0, 5.0, size=n), 1)
+        k = n_w if n_w else n_ch
+        liked = pref_w if n_w else fav_ch[segment]
+        plan = np.where(r.random(n) < 0.75, liked, r.integers(0, k, size=n))
+        table = pd.DataFrame({"age": age, "plan": np.array([f"p{j}" for j in range(k)], dtype=object)[plan]})
+
     width = max(6, len(str(n)))
     ids = ("c-" + pd.Series(np.arange(1, n + 1)).astype(str).str.zfill(width)).to_numpy(dtype=object)
     return Population(space=space, customer_id=ids, tz=tz, segment=segment, base_rate=base,
                       channel_effect=channel, wording_effect=wording, hour_effect=hour, weekday_effect=weekday,
                       peak_hour=peak, delay_median_s=delay_median, delay_sigma=_DELAY_SIGMA, consent=consent,
                       unsubscribe_prob=(0.001, 0.004), complaint_prob=(0.0002, 0.001), seed=int(seed),
-                      switch_ns=switch_ns, switch_to=switch_to, fatigue=fatigue, fatigue_window=fatigue_window)
+                      switch_ns=switch_ns, switch_to=switch_to, fatigue=fatigue, fatigue_window=fatigue_window,
+                      arrival_ns=arrival_ns, season_amplitude=season_amplitude, season_period=season_period,
+                      features=table)
+
+
+def _window(window: Any, name: str, share: str) -> tuple[int, int]:
+    """``(start, end)`` of a ``(start, end)`` pair of timestamps as UTC ns, ``start < end``."""
+    if window is None or isinstance(window, str) or len(window) != 2:
+        raise ValueError(f"{name}: expected (start, end) timestamps when {share} > 0, got {window!r}")
+    w0 = int(as_utc_timestamp(window[0], name).as_unit("ns").value)
+    w1 = int(as_utc_timestamp(window[1], name).as_unit("ns").value)
+    if not w0 < w1:
+        raise ValueError(f"{name}: start must be before end, got {window!r}")
+    return w0, w1

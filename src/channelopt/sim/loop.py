@@ -3,7 +3,8 @@
 :func:`play_days` is shared by :func:`channelopt.sim.play.simulate_logs` and
 :func:`channelopt.sim.play.run`. Each day ``d`` has its own random stream,
 ``numpy.random.default_rng([seed, d])``, drawn in a fixed order: the customers
-contacted, then per send a uniform for the reply, a normal for its delay and
+contacted (among those who have arrived by then, when the population has
+arrivals), then per send a uniform for the reply, a normal for its delay and
 uniforms for an unsubscription and a complaint. Along the way it counts each
 send's recent messages (fatigue) exactly and, when asked, computes the oracle's
 best expected reply probability for each customer of the day.
@@ -92,7 +93,7 @@ def _oracle(population: Population, rows: np.ndarray, now_ns: int, blocked: np.n
     frow = np.repeat(rows, c)
     flat = np.ascontiguousarray(cand).reshape(-1)
     hour, wd = local_hour_weekday(flat, np.repeat(zc, c), zones)
-    at = flat if population._switchers.size else None
+    at = flat if population.time_varying else None
     best_ch = np.zeros(m * c)
     for k in range(len(space.channels)):
         eff = population._channel_effect(frow, np.full(m * c, k, dtype=np.int64), at)
@@ -139,7 +140,8 @@ def play_days(population: Population, policy_of_day: Callable[[int], Any], *, st
     n = len(population)
     blocked = np.zeros((n, len(space.channels)), dtype=bool) if final_unsubscribe else None
     window_ns = int(population.fatigue_window.value)
-    drift = population._switchers.size > 0
+    drift = population.time_varying
+    arrivals = population.has_arrivals
     parts: list[dict[str, np.ndarray]] = []
     daily: list[dict[str, Any]] = []
     next_event = 1
@@ -148,7 +150,11 @@ def play_days(population: Population, policy_of_day: Callable[[int], Any], *, st
         if before_day is not None:
             before_day(day, now, parts)
         rng = np.random.default_rng([int(seed), day])
-        pick = np.sort(rng.choice(n, size=int(sends_per_day), replace=False))
+        if arrivals:  # only the customers who have arrived by now, at most sends_per_day of them
+            here = population.present(now)
+            pick = here[np.sort(rng.choice(here.size, size=min(int(sends_per_day), here.size), replace=False))]
+        else:
+            pick = np.sort(rng.choice(n, size=int(sends_per_day), replace=False))
         plan = policy_of_day(day).rank(customers.iloc[pick].reset_index(drop=True), now)
         if not isinstance(plan, pd.DataFrame):
             raise ValueError(f"policy output: expected a DataFrame, got {type(plan).__name__}")

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from channelopt.core.config import parse_duration
 from channelopt.core.validation import check_scalar
 from channelopt.data.tz import as_utc_timestamp
 from channelopt.sim.logs import LOG_COLUMNS, censor, logs_frame
@@ -247,7 +248,8 @@ _RETRAIN_EVERY = {"daily": 1, "weekly": 7, "never": 0}
 
 
 def run(policy: Any, population: Population, *, days: int, sends_per_day: int, start: Any = "2026-01-05",
-        seed: int = 0, explore_days: int = 1, retrain: str | int = "daily") -> SimulationResult:
+        seed: int = 0, explore_days: int = 1, retrain: str | int = "daily",
+        log_window: Any = None) -> SimulationResult:
     """Play a learning policy against ``population`` with retraining, and measure it against an oracle.
 
     Every day ``d`` (``now = start + d days``, decisions at ``now``):
@@ -258,6 +260,8 @@ def run(policy: Any, population: Population, *, days: int, sends_per_day: int, s
        time with ``policy.fit(seen, as_of=now)``, then with
        ``policy.partial_fit(seen, as_of=now)`` when the policy has it (else
        ``fit`` again). A policy without ``fit``/``partial_fit`` is used as given.
+       With ``log_window``, a ``partial_fit`` gets only the days whose sends
+       reach into ``log_window`` before the previous training (see below).
     2. **Decide**: ``sends_per_day`` distinct customers drawn at random are ranked,
        ``policy.rank(customers, now)`` with their rows of
        :meth:`Population.customers_table`. The first ``explore_days`` days are
@@ -305,6 +309,17 @@ def run(policy: Any, population: Population, *, days: int, sends_per_day: int, s
         Days played by the uniform explorer before the policy takes over.
     retrain : "daily", "weekly", "never" or int, default "daily"
         Days between two trainings (``"never"``: the policy is used as given).
+    log_window : duration, optional
+        None (default): every training gets the whole log so far. A duration
+        ``w``: each ``partial_fit`` gets only the days with a send at or after
+        ``previous training - w`` (the first ``fit`` gets everything). For a
+        policy that counts each send once, when its outcome resolves (the
+        watermark rule of :class:`~channelopt.ChannelModel` and the
+        baselines), this changes nothing as long as ``w`` is at least its
+        response window -- every send not yet resolved at the previous
+        training is passed again -- and it saves re-reading the whole log
+        every day (quadratic in the run's length). Not for policies that refit
+        from scratch every day.
 
     Returns
     -------
@@ -344,14 +359,20 @@ def run(policy: Any, population: Population, *, days: int, sends_per_day: int, s
     explorer = UniformPolicy(population.space, seed=int(seed), propensity="decision")
     name = repr(policy)
     fitted = [False]
+    tail_ns = None if log_window is None else int(parse_duration(log_window, "log_window").value)
+    last_fit = [0]
 
     def before_day(day: int, now: pd.Timestamp, parts: list) -> None:
         if day < explore_days or not every or (day - explore_days) % every or (fit is None and partial_fit is None):
             return
+        incremental = fitted[0] and partial_fit is not None
+        if incremental and tail_ns is not None:  # only the days that reach into the window before the last fit
+            parts = [p for p in parts if p["sent"].size and int(p["sent"].max()) >= last_fit[0] - tail_ns]
         seen = censor(logs_frame(parts, population), now)
         if not len(seen):
             return
-        if fitted[0] and partial_fit is not None:
+        last_fit[0] = int(now.value)
+        if incremental:
             partial_fit(seen, as_of=now)
         elif fit is not None:
             fit(seen, as_of=now)

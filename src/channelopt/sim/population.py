@@ -26,6 +26,17 @@ Non-stationarity and fatigue (both off by default):
   ``(1 - fatigue) ** k``, where ``k`` is the number of messages the customer was
   sent in the ``fatigue_window`` before it (``sent_at`` in ``[t - window, t)``),
   on any channel.
+* **seasons**: channel ``c``'s multiplier is further multiplied, at instant
+  ``t``, by ``1 + season_amplitude * sin(2 pi (t mod season_period) / season_period
+  + 2 pi c / n_channels)`` (``t`` in UTC ns since the epoch), so the channels peak
+  in turn and a customer's best channel can change with the season.
+* **arrivals**: a customer with ``arrival_ns[i]`` set is not contacted before
+  that instant (:func:`channelopt.sim.loop.play_days` draws only among the
+  customers who have arrived).
+
+Customer features (``features``, off by default) are extra columns of the
+customers table (e.g. a numeric and a categorical column correlated with the
+customer's preferences), for policies that learn from them.
 """
 
 from __future__ import annotations
@@ -94,6 +105,16 @@ class Population:
         the customer's messages in the ``fatigue_window`` before the send.
     fatigue_window : pandas.Timedelta
         Default 7 days.
+    arrival_ns : int64 array (n,)
+        UTC ns instant from which the customer can be contacted (``NAT`` = from
+        the start). Default: everybody is there from the start.
+    season_amplitude : float in [0, 1)
+        Amplitude of the channel seasons (0 = none, the default).
+    season_period : pandas.Timedelta
+        Period of the seasons, default 28 days.
+    features : DataFrame or None
+        ``n`` rows of extra customer columns, appended to :meth:`customers_table`
+        (None = none, the default).
 
     Examples
     --------
@@ -123,6 +144,10 @@ class Population:
     switch_to: np.ndarray = None  # type: ignore[assignment]
     fatigue: float = 0.0
     fatigue_window: Any = "7D"
+    arrival_ns: np.ndarray = None  # type: ignore[assignment]
+    season_amplitude: float = 0.0
+    season_period: Any = "28D"
+    features: pd.DataFrame | None = None
     zones: tuple[str, ...] = field(init=False, repr=False)
     zone_code: np.ndarray = field(init=False, repr=False)
     _id_index: pd.Index = field(init=False, repr=False)
@@ -157,6 +182,28 @@ class Population:
         fatigue = check_scalar(self.fatigue, "fatigue", float, min_val=0, max_val=1, include_boundaries="left")
         object.__setattr__(self, "fatigue", fatigue)
         object.__setattr__(self, "fatigue_window", parse_duration(self.fatigue_window, "fatigue_window"))
+        arrival = np.full(n, NAT, dtype=np.int64) if self.arrival_ns is None else np.asarray(self.arrival_ns)
+        if arrival.shape != (n,) or not np.issubdtype(arrival.dtype, np.integer):
+            raise ValueError(f"arrival_ns: expected an integer array of shape ({n},), got {arrival.dtype} "
+                             f"{arrival.shape}")
+        object.__setattr__(self, "arrival_ns", arrival.astype(np.int64))
+        amp = check_scalar(self.season_amplitude, "season_amplitude", float, min_val=0, max_val=1,
+                           include_boundaries="left")
+        object.__setattr__(self, "season_amplitude", amp)
+        period = parse_duration(self.season_period, "season_period")
+        if period <= pd.Timedelta(0):
+            raise ValueError(f"season_period: must be positive, got {self.season_period!r}")
+        object.__setattr__(self, "season_period", period)
+        if self.features is not None:
+            if not isinstance(self.features, pd.DataFrame) or len(self.features) != n:
+                raise ValueError(f"features: expected a DataFrame of {n} rows, got {type(self.features).__name__}"
+                                 + (f" of {len(self.features)} rows" if isinstance(self.features, pd.DataFrame)
+                                    else ""))
+            taken = {"customer_id", "tz", "segment"} | {f"consent_{c}" for c in self.space.channels}
+            clash = sorted(taken & set(map(str, self.features.columns)))
+            if clash:
+                raise ValueError(f"features: column {clash[0]!r} is already a column of the customers table")
+            object.__setattr__(self, "features", self.features.reset_index(drop=True))
 
     def __len__(self) -> int:
         return int(self.customer_id.shape[0])
@@ -171,6 +218,53 @@ class Population:
     def n_customers(self) -> int:
         """Number of customers."""
         return len(self)
+
+    @property
+    def time_varying(self) -> bool:
+        """True when the channel multipliers depend on the send instant (switches or seasons)."""
+        return bool(self._switchers.size) or self.season_amplitude > 0
+
+    @property
+    def has_arrivals(self) -> bool:
+        """True when some customers arrive after the start (``arrival_ns`` not all ``NAT``)."""
+        return bool((self.arrival_ns != NAT).any())
+
+    def present(self, at: Any) -> np.ndarray:
+        """Rows (int64, ascending) of the customers who have arrived by instant ``at``.
+
+        Examples
+        --------
+        >>> from channelopt.sim import make_population
+        >>> pop = make_population(ArmSpace(channels=["email"]), 4, seed=0, arrival_share=0.5,
+        ...                       arrival_window=("2026-01-10", "2026-01-20"))
+        >>> len(pop.present("2026-01-01")), len(pop.present("2026-02-01"))
+        (2, 4)
+        """
+        t = int(as_utc_timestamp(at, "at").as_unit("ns").value)
+        return np.flatnonzero((self.arrival_ns == NAT) | (self.arrival_ns <= t)).astype(np.int64)
+
+    def season_factor(self, channel_codes: Any, at_ns: Any) -> np.ndarray:
+        """The seasonal multiplier of channel ``channel_codes[i]`` at UTC ns instant ``at_ns[i]``.
+
+        Examples
+        --------
+        >>> from channelopt.sim import make_population
+        >>> pop = make_population(ArmSpace(channels=["email", "sms"]), 1, seed=0, season_amplitude=0.5)
+        >>> f = pop.season_factor([0, 1], [0, 0])   # at the epoch: sin(0) and sin(pi)
+        >>> np.allclose(f, [1.0, 1.0])
+        True
+        >>> quarter = pop.season_period.value // 4
+        >>> np.allclose(pop.season_factor([0, 1], [quarter, quarter]), [1.5, 0.5])
+        True
+        """
+        ch = np.asarray(channel_codes, dtype=np.int64)
+        t = np.asarray(at_ns, dtype=np.int64)
+        if not self.season_amplitude:
+            return np.ones(np.broadcast(ch, t).shape)
+        period = int(self.season_period.value)
+        phase = np.mod(t, period).astype(np.float64) / period
+        n_ch = len(self.space.channels)
+        return 1.0 + self.season_amplitude * np.sin(2.0 * np.pi * (phase + ch / n_ch))
 
     def rows_of(self, customer_ids: Any) -> np.ndarray:
         """Row of every id (int64); a ValueError names the first unknown id.
@@ -274,12 +368,16 @@ class Population:
     def _channel_effect(self, rows: np.ndarray, ch: np.ndarray, at_ns: np.ndarray | None) -> np.ndarray:
         """``channel_effect[rows, ch]``, with the preferred channel swapped where a switch happened by ``at_ns``."""
         if at_ns is None or not self._switchers.size:
-            return self.channel_effect[rows, ch]
-        to = self.switch_to[rows]
-        old = self._preferred[rows]
-        switched = (self.switch_ns[rows] != NAT) & (self.switch_ns[rows] <= at_ns)
-        col = np.where(switched & (ch == old), to, np.where(switched & (ch == to), old, ch))
-        return self.channel_effect[rows, col]
+            eff = self.channel_effect[rows, ch]
+        else:
+            to = self.switch_to[rows]
+            old = self._preferred[rows]
+            switched = (self.switch_ns[rows] != NAT) & (self.switch_ns[rows] <= at_ns)
+            col = np.where(switched & (ch == old), to, np.where(switched & (ch == to), old, ch))
+            eff = self.channel_effect[rows, col]
+        if at_ns is not None and self.season_amplitude:
+            eff = eff * self.season_factor(ch, at_ns)
+        return eff
 
     def channel_effect_at(self, at: Any) -> np.ndarray:
         """The channel multipliers of every customer at instant ``at`` (after the switches due by then).
@@ -335,7 +433,8 @@ class Population:
         Returns
         -------
         DataFrame
-            ``customer_id, tz, segment, consent_<channel>...`` (one bool column per channel).
+            ``customer_id, tz, segment, consent_<channel>...`` (one bool column per channel), then the
+            ``features`` columns if any.
 
         Examples
         --------
@@ -347,6 +446,9 @@ class Population:
         out = pd.DataFrame({"customer_id": self.customer_id, "tz": self.tz, "segment": self.segment})
         for c, name in enumerate(self.space.channels):
             out[f"consent_{name}"] = self.consent[:, c].copy()
+        if self.features is not None:
+            for col in self.features.columns:
+                out[col] = self.features[col].to_numpy(copy=True)
         return out
 
     def local_time(self, rows: Any, sent_at: Any) -> tuple[np.ndarray, np.ndarray]:
