@@ -218,8 +218,9 @@ def test_propensity_matches_the_monte_carlo_reference_on_the_whole_decision():
     s_start, s_end, s_hour, s_wd, n_slots = slot_tables(NOW.value, deadline, ["UTC"])
     prior_a, prior_b = st_.prior_tables
     dims = SPACE.dimensions
-    errors = []
-    for e in (0.2, 3.0):
+    errors = {0.2: [], 3.0: []}
+    absolute: dict[float, list[float]] = {}
+    for e in errors:
         for r in range(st_.n_customers):
             out = []
             for n_prop in (1, -4000):
@@ -232,9 +233,16 @@ def test_propensity_matches_the_monte_carlo_reference_on_the_whole_decision():
                                         PLAIN._smooth, np.uint64(5), np.uint64(NOW.value // 10**9), n_prop, choice,
                                         theta, e))
             (_, _, exact, _), (_, _, mc, _) = out
-            errors.append(abs(exact - mc) / max(mc, 1e-3))
-    # Monte Carlo: ~4000 draws per factor and three factors: a relative error of a few percent on its own
-    assert np.median(errors) < 0.08, np.median(errors)
+            errors[e].append(abs(exact - mc) / max(mc, 1e-3))
+            absolute.setdefault(e, []).append(abs(exact - mc))
+    med = {e: float(np.median(v)) for e, v in errors.items()}
+    mae = {e: float(np.mean(v)) for e, v in absolute.items()}
+    # Monte Carlo: ~4000 draws per factor and three factors: a relative error of a few percent on its own where
+    # the propensity is large (e = 0.2); at e = 3 the whole decision's propensities are small (a few 1e-3) and the
+    # estimate's own relative noise is ~30%, so there the absolute error is what is checked (measured: MAE 0.0094
+    # at e = 0.2, 0.0097 at e = 3; the README's bound for the whole decision is 0.03)
+    assert med[0.2] < 0.08, med
+    assert mae[0.2] < 0.015 and mae[3.0] < 0.015, mae
 
 
 @settings(max_examples=40, deadline=None)
