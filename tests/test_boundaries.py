@@ -27,8 +27,8 @@ import pytest
 from scipy import stats
 
 import channelopt as co
-from channelopt.core.arms import WEEKDAY_NAMES
 from channelopt import ContactPolicy
+from channelopt.core.arms import WEEKDAY_NAMES
 
 CH = ["email", "sms", "push"]
 NS = pd.Timedelta(1, unit="ns")
@@ -248,12 +248,12 @@ def test_every_chosen_arm_is_the_argmax_of_the_draws():
     """30 seeds x 25 rounds x two masks: channel (among the allowed), wording, both extra dimensions and
     the send slot are the argmax of the decision's own draws, re-computed here."""
     space = co.ArmSpace(channels=CH, wordings=WORDINGS, extra=EXTRA)
-    base = co.ChannelModel(space, seed=0).fit(_rich_logs(), as_of="2026-03-05")
+    base = co.ChannelModel(space, seed=0, exploration=1.0).fit(_rich_logs(), as_of="2026-03-05")
     zone = "Europe/Paris"
     now0 = pd.Timestamp("2026-03-10 07:20", tz="UTC")
     seen: dict[str, set] = {dim: set() for dim in ("channel", "wording", "hour", *EXTRA)}
     for seed in range(30):
-        m = co.ChannelModel(space, seed=seed)
+        m = co.ChannelModel(space, seed=seed, exploration=1.0)
         m.state_ = base.state_
         for i in range(25):
             now = now0 + pd.Timedelta(seconds=97 * i)
@@ -268,7 +268,7 @@ def test_every_chosen_arm_is_the_argmax_of_the_draws():
     # not a degenerate case: every dimension's choice varies with the draws
     assert all(len(v) >= 2 for v in seen.values()), seen
     # an unknown customer (the prior) and rank's rows obey the same rule for channel, wording and extras
-    m = co.ChannelModel(space, seed=4)
+    m = co.ChannelModel(space, seed=4, exploration=1.0)
     m.state_ = base.state_
     now = now0
     d = m.choose_channel("nobody", now=now, tz=zone, deadline="36h")
@@ -312,7 +312,8 @@ def test_choice_frequencies_match_exact_win_probabilities_in_every_dimension():
     extra arm and local hour matches the exact Thompson win probability of its posterior, and each arm's
     draws follow that posterior (KS test). Hours: no weekday dimension, 24 h deadline (every hour a slot)."""
     space = co.ArmSpace(channels=CH, wordings=WORDINGS, weekdays=False, extra=EXTRA)
-    model = co.ChannelModel(space, seed=21, half_life=None, hour_smoothing=0.0).fit(_rich_logs(), as_of="2026-03-05")
+    model = co.ChannelModel(space, seed=21, exploration=1.0, half_life=None, hour_smoothing=0.0).fit(
+        _rich_logs(), as_of="2026-03-05")
     n = 6000
     now0 = pd.Timestamp("2026-03-10 06:00", tz="UTC")
     decisions = [model.choose_channel("k", now=now0 + pd.Timedelta(seconds=i), propensity=False) for i in range(n)]
@@ -341,7 +342,7 @@ def test_weekday_frequencies_match_exact_win_probabilities():
     logs = _rich_logs().drop(columns=["wording", "tone", "emoji"])
     logs["sent_at"] = logs["sent_at"] + pd.to_timedelta(
         np.where(logs["responded_at"].notna(), 0, 86400 * (np.arange(len(logs)) % 3)), unit="s")  # uneven days
-    model = co.ChannelModel(space, seed=8, half_life=None).fit(logs, as_of="2026-03-08")
+    model = co.ChannelModel(space, seed=8, exploration=1.0, half_life=None).fit(logs, as_of="2026-03-08")
     n = 3000
     now0 = pd.Timestamp("2026-03-10 06:00", tz="UTC")
     tz = ZoneInfo("UTC")

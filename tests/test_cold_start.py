@@ -97,7 +97,7 @@ def test_without_a_prior_every_channel_gets_an_equal_share():
 def test_frequencies_and_propensities_follow_the_exact_thompson_odds_of_the_prior():
     # push is not declared: uniform Beta(1, 1), mean 0.5 -- it wins most draws against rates of 5-8 %
     prior = {"channel": {"email": (0.05, 20), "sms": co.Prior(0.08, 10)}}
-    model = co.ChannelModel(CHANNELS, seed=3, prior=prior)
+    model = co.ChannelModel(CHANNELS, seed=3, prior=prior, exploration=1.0)
     n = 20000
     plan = model.rank([f"c-{i}" for i in range(n)], now=NOW)
     exact = _exact(np.array([1.0, 0.8, 1.0]), np.array([19.0, 9.2, 1.0]))

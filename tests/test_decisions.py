@@ -38,7 +38,7 @@ def _logs(n: int = 4000, n_customers: int = 200, seed: int = 0) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def model() -> co.ChannelModel:
-    return co.ChannelModel(SPACE, seed=11).fit(_logs(), as_of="2026-11-15")
+    return co.ChannelModel(SPACE, seed=11, exploration=1.0).fit(_logs(), as_of="2026-11-15")
 
 
 def test_same_inputs_same_decision(model):
@@ -54,7 +54,7 @@ def test_other_round_or_seed_explores_independently(model):
     r2 = model.rank(ids, now=NOW + pd.Timedelta("1D"), propensity=False)
     # scores are fresh draws each round: (almost) all differ
     assert (r1["score"].to_numpy() != r2["score"].to_numpy()).mean() > 0.99
-    other = co.ChannelModel(SPACE, seed=12)
+    other = co.ChannelModel(SPACE, seed=12, exploration=1.0)
     other.state_ = model.state_
     r3 = other.rank(ids, now=NOW, propensity=False)
     assert (r1["score"].to_numpy() != r3["score"].to_numpy()).mean() > 0.99
@@ -115,7 +115,8 @@ def test_exclude_and_allowed_channels(model):
 
 def test_single_allowed_channel_has_propensity_one():
     only = co.ArmSpace(channels=SPACE.channels, hours=False, weekdays=False)
-    m = co.ChannelModel(only, seed=11).fit(_logs(n=300).drop(columns="wording"), as_of="2026-11-15")
+    m = co.ChannelModel(only, seed=11, exploration=1.0).fit(_logs(n=300).drop(columns="wording"),
+                                                           as_of="2026-11-15")
     d = m.choose_channel("c-3", now=NOW, allowed_channels=["sms"])
     assert d.channel == "sms" and d.propensity == 1.0 and d.send_at == NOW
 
@@ -184,7 +185,7 @@ def test_thread_safe_and_consistent_under_concurrent_fit(model):
         rng.integers(0, 2 * 86400, len(extra)), unit="s")
     extra["responded_at"] = extra["sent_at"].where(extra["responded_at"].notna()) + pd.Timedelta("2h")
     as_of = "2026-11-21"
-    after_model = co.ChannelModel(SPACE, seed=11)
+    after_model = co.ChannelModel(SPACE, seed=11, exploration=1.0)
     after_model.state_ = before
     after_model.partial_fit(extra, as_of=as_of)
     assert after_model.last_fit_["counted"] == len(extra)
@@ -193,7 +194,7 @@ def test_thread_safe_and_consistent_under_concurrent_fit(model):
     rank_before = model.rank(ids, now=NOW)
     rank_after = after_model.rank(ids, now=NOW)
     assert sum(exp_before[c] != exp_after[c] for c in ids) >= 20  # the two models are told apart
-    local = co.ChannelModel(SPACE, seed=11)
+    local = co.ChannelModel(SPACE, seed=11, exploration=1.0)
     local.state_ = before
     stop = threading.Event()
     fits = [0]
@@ -229,7 +230,7 @@ def test_thread_safe_and_consistent_under_concurrent_fit(model):
         assert f.equals(rank_before) or f.equals(rank_after)
     # the refits never wrote into the store they started from
     assert all(model.choose_channel(c, now=NOW) == exp_before[c] for c in ids)
-    again = co.ChannelModel(SPACE, seed=11)
+    again = co.ChannelModel(SPACE, seed=11, exploration=1.0)
     again.state_ = before
     assert all(again.choose_channel(c, now=NOW) == exp_before[c] for c in ids)
 
@@ -278,7 +279,7 @@ def test_choice_frequencies_match_exact_thompson_probabilities(model):
     assert np.mean(np.abs(got - truth) / truth) < 0.12
     # the channel factor alone, on a space with channels only (measured MAE 4e-4)
     only = co.ArmSpace(channels=SPACE.channels, hours=False, weekdays=False)
-    m2 = co.ChannelModel(only, seed=11).fit(_logs().drop(columns="wording"), as_of="2026-11-15")
+    m2 = co.ChannelModel(only, seed=11, exploration=1.0).fit(_logs().drop(columns="wording"), as_of="2026-11-15")
     r2 = m2.rank([f"new-{i}" for i in range(2000)], now=NOW)
     ex2 = _exact_win_probabilities(m2.state_.prior_alpha, m2.state_.prior_beta)
     assert np.abs(r2["propensity"].to_numpy() - ex2[r2["channel"].cat.codes.to_numpy()]).mean() < 0.005

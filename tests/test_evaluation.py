@@ -234,7 +234,7 @@ def _scenario(seed: int) -> dict:
     logs["decided_at"] = START + (logs["sent_at"] - START).dt.floor("D")  # the day's decision time
     half = START + pd.Timedelta(days=DAYS // 2)
     train, test = logs[logs["sent_at"] < half], logs[logs["sent_at"] >= half].reset_index(drop=True)
-    model = co.ChannelModel(SPACE, seed=seed).fit(train, as_of=half)
+    model = co.ChannelModel(SPACE, seed=seed, exploration=1.0).fit(train, as_of=half)
     sc = {"pop": pop, "model": model, "test": test, "channel_only": channel_only[logs["sent_at"] >= half],
           "as_of": START + pd.Timedelta(days=DAYS + 4)}
     sc["factorised"], sc["deployed"], sc["hybrid"] = _truths(sc)
@@ -248,7 +248,8 @@ def _truths(sc: dict) -> tuple[float, float, float]:
     pop, model, test = sc["pop"], sc["model"], sc["test"]
     st_ = model.state_
     win = win_probabilities(st_, st_.index.rows_of(test["customer_id"])[0],
-                            hour_weights=hour_kernel(model.config.hour_smoothing))
+                            hour_weights=hour_kernel(model.config.hour_smoothing),
+                            exploration=model.config.exploration)  # the model's draws: Beta(a / e, b / e)
     off = SPACE.offsets
     rows = pop.rows_of(test["customer_id"])
     zones = list(pop.zones)

@@ -17,6 +17,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import T0, make_logs, read_manifest, write_manifest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import integrate, stats
@@ -29,7 +30,6 @@ from channelopt.kernels import decide as D
 from channelopt.policy import exploration as X
 from channelopt.policy.fast import choose_fast
 from channelopt.policy.slots import slot_tables
-from conftest import T0, make_logs, read_manifest, write_manifest
 
 NOW = pd.Timestamp("2026-04-06 09:10", tz="UTC")
 AS_OF = T0 + pd.Timedelta(days=35)
@@ -117,7 +117,8 @@ def test_clone_and_set_params_change_the_decisions_of_a_fitted_model():
         _same(m.choose_channel(cid, now=NOW), PLAIN.choose_channel(cid, now=NOW))
     m.exploration = 0.2
     assert m.rank(IDS, now=NOW).equals(before)
-    assert "exploration=0.2" in repr(m) and "exploration" not in repr(PLAIN)
+    assert "exploration=0.2" in repr(m) and "exploration=1.0" in repr(PLAIN)
+    assert "exploration" not in repr(co.ChannelModel(SPACE))  # the default is not shown
 
 
 @pytest.mark.skipif(DEFAULT_EXPLORATION != 1.0, reason="the default is no longer plain Thompson sampling")
@@ -390,7 +391,7 @@ def test_auto_without_propensities_falls_back_and_partial_fit_tunes_later(tmp_pa
     m = _auto(logs.drop(columns="propensity"))
     assert m.exploration_ == X.AUTO_FALLBACK and "no logged propensities" in m.exploration_search_.reason
     assert m.rank(["u1", "u2"], now=START + pd.Timedelta(days=59)).equals(
-        co.ChannelModel(BANDIT, response_window="24h", half_life=None).fit(
+        co.ChannelModel(BANDIT, response_window="24h", half_life=None, exploration=X.AUTO_FALLBACK).fit(
             logs.drop(columns="propensity"), as_of=START + pd.Timedelta(days=58)).rank(
             ["u1", "u2"], now=START + pd.Timedelta(days=59)))
     # nightly partial fits: the previous state scores the new traffic

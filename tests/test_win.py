@@ -13,9 +13,8 @@ from scipy import integrate, special, stats
 
 import channelopt as co
 from channelopt import kernels as K
-from channelopt.kernels.win import betainc, win_dim, win_probabilities
 from channelopt.kernels.smoothing import hour_kernel
-
+from channelopt.kernels.win import betainc, win_dim, win_probabilities
 
 _QUANTILES = (1e-12, 1e-9, 1e-6, 1e-3, 0.02, 0.1, 0.3, 0.5, 0.7, 0.9, 0.98, 0.999, 1 - 1e-6, 1 - 1e-9)
 
@@ -223,7 +222,7 @@ def test_thompson_frequencies_of_rank_match_channel_probabilities(space):
     """Over many customers with the same posterior, rank's channel shares match the integral."""
     n_logs = pd.DataFrame({"customer_id": ["seed"], "sent_at": ["2026-01-01"], "channel": ["sms"],
                            "responded_at": ["2026-01-01 01:00"]})
-    model = co.ChannelModel(space, seed=5).fit(n_logs, as_of="2026-01-10")
+    model = co.ChannelModel(space, seed=5, exploration=1.0).fit(n_logs, as_of="2026-01-10")
     ids = [f"new-{i}" for i in range(20000)]  # unknown customers: all decided from the prior
     plan = model.rank(ids, now="2026-01-11 09:00", propensity=False)
     freq = plan["channel"].astype(object).value_counts(normalize=True).reindex(list(space.channels)).to_numpy()

@@ -89,7 +89,7 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
         ``strength`` sends, and the prior itself for arms nobody was sent on (see
         :mod:`channelopt.state.declared`). A change applies to an unfitted
         model at once, to a fitted one from its next fit.
-    exploration : float or "auto", default 1.0
+    exploration : float or "auto", default 0.1
         Spread of the Thompson draws: every customer x arm is drawn from
         ``Beta(alpha / e, beta / e)``, ``(alpha, beta)`` its posterior -- the same
         mean, a spread scaled by about ``sqrt(e)``. ``e < 1`` exploits more, which
@@ -98,7 +98,10 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
         ``choose_channel``, cascades, :func:`channelopt.evaluation.evaluate`);
         propensities stay exact for the decision taken. ``"auto"``: chosen at every
         fit from the logged propensities of recent traffic
-        (:mod:`channelopt.policy.exploration`), kept in ``exploration_``.
+        (:mod:`channelopt.policy.exploration`), kept in ``exploration_``. The
+        default, 0.1, was chosen on the seven scenarios of
+        ``benchmarks/bench_policy.py`` (README, "Choosing exploration"); models
+        saved before the parameter existed load with 1.0.
 
     Attributes
     ----------
@@ -245,7 +248,8 @@ class ChannelModel(RulesMixin, RankMixin, EventsMixin, ReadoutMixin, Persistence
     def __repr__(self) -> str:
         fitted = f", customers={self.state_.n_customers}" if hasattr(self, "state_") else ""
         e = self.config.exploration
-        explore = "" if e == 1.0 else f", exploration={e!r}" + (f" ({self._explore:g})" if e == "auto" else "")
+        explore = ("" if e == DEFAULT_EXPLORATION
+                   else f", exploration={e!r}" + (f" ({self._explore:g})" if e == "auto" else ""))
         return (f"ChannelModel(channels={list(self.space.channels)}, response_window='{self.config.response_window}', "
                 f"half_life={self.half_life!r}, seed={self.seed}{explore}{fitted})")
 

@@ -95,7 +95,7 @@ class ReadoutMixin:
         ...     "channel": ["sms", "email"], "responded_at": ["2026-01-01 00:10", "2026-01-02 03:00"]})
         >>> plan = co.ChannelModel(space).fit(logs, as_of="2026-01-09").plan_cascade("a", now="2026-01-10")
         >>> [s.channel for s in plan.steps]
-        ['email', 'sms']
+        ['sms', 'email']
         """
         return plan_cascade(self, customer_id, now, max_steps=max_steps, quantile=quantile, **decision_args)
 
