@@ -121,12 +121,13 @@ def test_clone_and_set_params_change_the_decisions_of_a_fitted_model():
     assert "exploration" not in repr(co.ChannelModel(SPACE))  # the default is not shown
 
 
-@pytest.mark.skipif(DEFAULT_EXPLORATION != 1.0, reason="the default is no longer plain Thompson sampling")
-def test_a_model_without_the_parameter_is_plain_thompson():
-    plain = _model()
-    assert plain.rank(IDS, now=NOW).equals(PLAIN.rank(IDS, now=NOW))
+def test_a_model_without_the_parameter_decides_at_the_default_exploration():
+    default, explicit = _model(), _model(DEFAULT_EXPLORATION)
+    assert DEFAULT_EXPLORATION != 1.0  # the default sharpens plain Thompson sampling (README, "Choosing exploration")
+    assert default.rank(IDS, now=NOW).equals(explicit.rank(IDS, now=NOW))
+    assert not default.rank(IDS, now=NOW).equals(PLAIN.rank(IDS, now=NOW))
     for cid in IDS:
-        _same(plain.choose_channel(cid, now=NOW), PLAIN.choose_channel(cid, now=NOW))
+        _same(default.choose_channel(cid, now=NOW), explicit.choose_channel(cid, now=NOW))
 
 
 # -- e = 1: bit-identical ----------------------------------------------------------------
