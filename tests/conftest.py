@@ -6,7 +6,9 @@ and every test runs in milliseconds; the fitted model is session-scoped.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 from typing import Callable
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import settings
+from scipy import integrate, stats
 
 import channelopt as co
 
@@ -169,3 +172,48 @@ def one_send_log(ids, day="2026-01-01", **extra) -> pd.DataFrame:
     n = len(ids)
     return pd.DataFrame({"customer_id": ids, "sent_at": [day] * n, "channel": ["email"] * n,
                          "responded_at": [None] * n, **extra})
+
+
+def log_rows(*rows: tuple) -> pd.DataFrame:
+    """A log of rows ``(customer, sent_at, channel, responded_at[, extra columns dict])``, times as UTC."""
+    records = []
+    for r in rows:
+        rec = {"customer_id": r[0], "sent_at": r[1], "channel": r[2], "responded_at": r[3]}
+        if len(r) > 4:
+            rec.update(r[4])
+        records.append(rec)
+    frame = pd.DataFrame.from_records(records)
+    for col in ("sent_at", "responded_at"):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    return frame
+
+
+def window_model(space: co.ArmSpace, **kw) -> co.ChannelModel:
+    """A model with a 72 h response window and no decay unless ``kw`` says otherwise."""
+    kw.setdefault("response_window", "72h")
+    kw.setdefault("half_life", None)
+    return co.ChannelModel(space, **kw)
+
+
+def exact_win_probabilities(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """P(arm c has the largest of independent Beta(a, b) draws), by numerical quadrature."""
+    out = []
+    for c in range(len(a)):
+        def f(x, c=c):
+            others = np.prod([stats.beta.cdf(x, a[j], b[j]) for j in range(len(a)) if j != c])
+            return stats.beta.pdf(x, a[c], b[c]) * others
+        out.append(integrate.quad(f, 0, 1, limit=200, points=[a[c] / (a[c] + b[c])])[0])
+    return np.array(out)
+
+
+def assert_same_decision(a: co.Decision, b: co.Decision) -> None:
+    """Every field identical, of the same type (NaN equal to NaN), draws included."""
+    assert type(a) is type(b) is co.Decision
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if f.name == "draws":
+            np.testing.assert_array_equal(x, y)
+        elif isinstance(x, float) and math.isnan(x):
+            assert isinstance(y, float) and math.isnan(y), (f.name, x, y)
+        else:
+            assert x == y and type(x) is type(y), (f.name, x, y)

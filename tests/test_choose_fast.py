@@ -34,6 +34,7 @@ from channelopt.kernels.single import choose_one, locate_one
 from channelopt.policy import fast as _single
 from channelopt.policy.fast_view import store_view
 from channelopt.policy.slots import packed_slots, slot_tables
+from conftest import assert_same_decision as assert_same
 
 FAST = _single.choose_fast
 CHANNELS = ("email", "sms", "push", "voice")
@@ -116,20 +117,6 @@ def fast(model: co.ChannelModel, customer_id, now, **kwargs):
     d = FAST(model, customer_id, now, **kwargs)
     assert d is not None, f"the fast path stepped aside for {customer_id!r} {kwargs}"
     return d
-
-
-def assert_same(a, b) -> None:
-    """Every field identical (NaN equal to NaN), draws included."""
-    assert type(a) is type(b) is co.Decision
-    for f in dataclasses.fields(a):
-        x, y = getattr(a, f.name), getattr(b, f.name)
-        if f.name == "draws":
-            np.testing.assert_array_equal(x, y)
-        elif isinstance(x, float) and math.isnan(x):
-            assert isinstance(y, float) and math.isnan(y), (f.name, x, y)
-        else:
-            assert x == y and type(x) is type(y), (f.name, x, y)
-    assert repr(a) == repr(b)
 
 
 def _case(rng: np.random.Generator) -> tuple[str, pd.Timestamp, dict]:

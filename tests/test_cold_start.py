@@ -15,7 +15,6 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import integrate, stats
 from sklearn.base import clone
 
 import channelopt as co
@@ -24,23 +23,13 @@ from channelopt.core.prior import MIN_PSEUDO, declared_prior
 from channelopt.policy import rank as rank_module
 from channelopt.state.declared import fit_declared_prior
 from channelopt.state.priors import fit_population_prior
+from conftest import exact_win_probabilities as _exact
 
 CHANNELS = co.ArmSpace(channels=["email", "sms", "push"], hours=False, weekdays=False)
 FULL = co.ArmSpace(channels=["email", "sms", "push"], wordings=["plain", "urgent"])
 NOW = pd.Timestamp("2026-05-04 09:30", tz="UTC")
 AS_OF = pd.Timestamp("2026-05-01", tz="UTC")
 COLUMNS = ["customer_id", "sent_at", "channel", "responded_at"]
-
-
-def _exact(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """P(arm c has the largest Beta draw), by quadrature (as tests/test_decisions.py)."""
-    out = []
-    for c in range(len(a)):
-        def f(x, c=c):
-            others = np.prod([stats.beta.cdf(x, a[j], b[j]) for j in range(len(a)) if j != c])
-            return stats.beta.pdf(x, a[c], b[c]) * others
-        out.append(integrate.quad(f, 0, 1, limit=200, points=[a[c] / (a[c] + b[c])])[0])
-    return np.array(out)
 
 
 def _shares(plan: pd.DataFrame, space: co.ArmSpace) -> np.ndarray:

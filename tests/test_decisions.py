@@ -9,10 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import integrate, stats
+from scipy import stats
 
 import channelopt as co
 from channelopt.policy.slots import slot_tables
+from conftest import exact_win_probabilities as _exact_win_probabilities
 
 NOW = pd.Timestamp("2026-11-23 09:00", tz="UTC")
 SPACE = co.ArmSpace(channels=["email", "sms", "push"], wordings=["plain", "urgent"])
@@ -233,16 +234,6 @@ def test_thread_safe_and_consistent_under_concurrent_fit(model):
     again = co.ChannelModel(SPACE, seed=11, exploration=1.0)
     again.state_ = before
     assert all(again.choose_channel(c, now=NOW) == exp_before[c] for c in ids)
-
-
-def _exact_win_probabilities(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    out = []
-    for c in range(len(a)):
-        def f(x, c=c):
-            others = np.prod([stats.beta.cdf(x, a[j], b[j]) for j in range(len(a)) if j != c])
-            return stats.beta.pdf(x, a[c], b[c]) * others
-        out.append(integrate.quad(f, 0, 1, limit=200, points=[a[c] / (a[c] + b[c])])[0])
-    return np.array(out)
 
 
 def test_choice_frequencies_match_exact_thompson_probabilities(model):

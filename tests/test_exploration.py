@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -30,6 +29,7 @@ from channelopt.kernels import decide as D
 from channelopt.policy import exploration as X
 from channelopt.policy.fast import choose_fast
 from channelopt.policy.slots import slot_tables
+from conftest import assert_same_decision as _same
 
 NOW = pd.Timestamp("2026-04-06 09:10", tz="UTC")
 AS_OF = T0 + pd.Timedelta(days=35)
@@ -54,17 +54,6 @@ def _general(model, cid, now, **kw):
         return model._choose(cid, now, **kw)
     finally:
         mp.undo()
-
-
-def _same(a, b) -> None:
-    for f in dataclasses.fields(a):
-        x, y = getattr(a, f.name), getattr(b, f.name)
-        if f.name == "draws":
-            np.testing.assert_array_equal(x, y)
-        elif isinstance(x, float) and math.isnan(x):
-            assert isinstance(y, float) and math.isnan(y), (f.name, x, y)
-        else:
-            assert x == y, (f.name, x, y)
 
 
 def _exact(a, b) -> np.ndarray:

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import channelopt as co
+from conftest import log_rows as sends
+from conftest import window_model as model
 
 T0 = pd.Timestamp("2026-03-02 09:00", tz="UTC")  # a Monday
 H = pd.Timedelta(hours=1)
@@ -20,26 +21,6 @@ EMAIL, SMS, PUSH, PLAIN, URGENT = 0, 1, 2, 3, 4
 HOUR0, WEEKDAY0 = 5, 29  # flat offsets of the hour and weekday blocks (3 channels + 2 wordings)
 
 PER_CUSTOMER = ("sends", "responses", "squared_weights", "unsubscribed", "complained", "last_complaint_min", "last_sent_min")
-
-
-def sends(*rows: tuple) -> pd.DataFrame:
-    """Rows of ``(customer, sent_at, channel, responded_at[, extra columns dict])``."""
-    records = []
-    for r in rows:
-        rec = {"customer_id": r[0], "sent_at": r[1], "channel": r[2], "responded_at": r[3]}
-        if len(r) > 4:
-            rec.update(r[4])
-        records.append(rec)
-    frame = pd.DataFrame.from_records(records)
-    for col in ("sent_at", "responded_at"):
-        frame[col] = pd.to_datetime(frame[col], utc=True)
-    return frame
-
-
-def model(space, **kw) -> co.ChannelModel:
-    kw.setdefault("response_window", "72h")
-    kw.setdefault("half_life", None)
-    return co.ChannelModel(space, **kw)
 
 
 def row(store, customer) -> int:

@@ -16,30 +16,12 @@ from hypothesis import strategies as st
 import channelopt as co
 from channelopt.state import pending as P
 from conftest import T0, model_file, read_manifest, write_manifest
+from conftest import log_rows as sends
+from conftest import window_model as model
 
 H = pd.Timedelta(hours=1)
 D = pd.Timedelta(days=1)
 EMAIL, SMS = 0, 1
-
-
-def sends(*rows: tuple) -> pd.DataFrame:
-    """Rows of ``(customer, sent_at, channel, responded_at[, extra columns dict])``."""
-    records = []
-    for r in rows:
-        rec = {"customer_id": r[0], "sent_at": r[1], "channel": r[2], "responded_at": r[3]}
-        if len(r) > 4:
-            rec.update(r[4])
-        records.append(rec)
-    frame = pd.DataFrame.from_records(records)
-    for col in ("sent_at", "responded_at"):
-        frame[col] = pd.to_datetime(frame[col], utc=True)
-    return frame
-
-
-def model(space, **kw) -> co.ChannelModel:
-    kw.setdefault("response_window", "72h")
-    kw.setdefault("half_life", None)
-    return co.ChannelModel(space, **kw)
 
 
 def known_at(logs: pd.DataFrame, t: pd.Timestamp) -> pd.DataFrame:
