@@ -20,6 +20,7 @@ from hypothesis import settings
 from scipy import integrate, stats
 
 import channelopt as co
+from channelopt.policy import rank as rank_module
 
 # the suite is reproducible: property tests draw the same examples on every run (and CI);
 # HYPOTHESIS_PROFILE=explore draws new ones and keeps failures in the local example database
@@ -217,3 +218,13 @@ def assert_same_decision(a: co.Decision, b: co.Decision) -> None:
             assert isinstance(y, float) and math.isnan(y), (f.name, x, y)
         else:
             assert x == y and type(x) is type(y), (f.name, x, y)
+
+
+def general_decision(model: co.ChannelModel, customer_id, now, **kwargs) -> co.Decision:
+    """The general path's Decision (the fast path switched off where ``_choose`` calls it)."""
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setattr(rank_module, "choose_fast", lambda *a, **k: None)
+        return model._choose(customer_id, now, **kwargs)
+    finally:
+        mp.undo()

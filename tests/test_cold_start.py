@@ -20,10 +20,10 @@ from sklearn.base import clone
 import channelopt as co
 from channelopt.apps.cli import main
 from channelopt.core.prior import MIN_PSEUDO, declared_prior
-from channelopt.policy import rank as rank_module
 from channelopt.state.declared import fit_declared_prior
 from channelopt.state.priors import fit_population_prior
 from conftest import exact_win_probabilities as _exact
+from conftest import general_decision as _general
 
 CHANNELS = co.ArmSpace(channels=["email", "sms", "push"], hours=False, weekdays=False)
 FULL = co.ArmSpace(channels=["email", "sms", "push"], wordings=["plain", "urgent"])
@@ -34,16 +34,6 @@ COLUMNS = ["customer_id", "sent_at", "channel", "responded_at"]
 
 def _shares(plan: pd.DataFrame, space: co.ArmSpace) -> np.ndarray:
     return plan["channel"].value_counts(normalize=True).reindex(list(space.channels), fill_value=0).to_numpy()
-
-
-def _general(model: co.ChannelModel, customer_id, now, **kwargs) -> co.Decision:
-    """The general path's Decision (the fast path switched off where ``_choose`` calls it)."""
-    mp = pytest.MonkeyPatch()
-    try:
-        mp.setattr(rank_module, "choose_fast", lambda *a, **k: None)
-        return model._choose(customer_id, now, **kwargs)
-    finally:
-        mp.undo()
 
 
 def _same(a: co.Decision, b: co.Decision) -> None:

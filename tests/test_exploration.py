@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 from scipy import integrate, stats
 
 import channelopt as co
-import channelopt.policy.rank as rank_module
 from channelopt.core.config import DEFAULT_EXPLORATION, ModelConfig
 from channelopt.evaluation import snips
 from channelopt.kernels import decide as D
@@ -30,6 +29,7 @@ from channelopt.policy import exploration as X
 from channelopt.policy.fast import choose_fast
 from channelopt.policy.slots import slot_tables
 from conftest import assert_same_decision as _same
+from conftest import general_decision as _general
 
 NOW = pd.Timestamp("2026-04-06 09:10", tz="UTC")
 AS_OF = T0 + pd.Timedelta(days=35)
@@ -44,16 +44,6 @@ def _model(e=None, **kw) -> co.ChannelModel:
 
 PLAIN = _model(1.0)  # plain Thompson sampling, whatever the default
 IDS = sorted(make_logs(n_customers=30, n_sends=400, seed=1)["customer_id"].unique()) + ["nobody"]
-
-
-def _general(model, cid, now, **kw):
-    """The general path's decision (the fast path switched off where ``_choose`` asks it)."""
-    mp = pytest.MonkeyPatch()
-    try:
-        mp.setattr(rank_module, "choose_fast", lambda *a, **k: None)
-        return model._choose(cid, now, **kw)
-    finally:
-        mp.undo()
 
 
 def _exact(a, b) -> np.ndarray:
